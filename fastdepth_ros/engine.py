@@ -1,0 +1,156 @@
+"""ONNX Runtime session for a FastDepth ONNX model, with honest provider reporting.
+
+ONNX Runtime silently falls back to CPU when a requested execution provider is missing or
+fails to initialise (a common complaint from Jetson users who think they run TensorRT).
+The engine therefore records what was requested, what this onnxruntime build offers, and
+what the session actually runs, and says why in ``notes``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+PROVIDER_ALIASES = {
+    "tensorrt": "TensorrtExecutionProvider",
+    "trt": "TensorrtExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "cpu": "CPUExecutionProvider",
+}
+DEFAULT_INPUT_HW = (224, 224)
+
+
+class ModelLoadError(RuntimeError):
+    """The model file is missing, unreadable, or not a FastDepth-shaped ONNX graph."""
+
+
+def provider_name(name: str) -> str:
+    """'tensorrt' / 'cuda' / 'cpu' or a full ORT provider name -> the full name."""
+    return PROVIDER_ALIASES.get(name.strip().lower(), name.strip())
+
+
+@dataclass
+class EngineConfig:
+    """How to run the model.  Providers are tried in order; CPU is always appended last."""
+
+    providers: Sequence[str] = ("cpu",)
+    device_id: int = 0
+    fp16: bool = False
+    trt_engine_cache_path: str = ""
+    intra_op_threads: int = 0  # 0 = ORT default (one per physical core)
+    inter_op_threads: int = 1
+    warmup_runs: int = 3
+    input_hw: Tuple[int, int] = DEFAULT_INPUT_HW  # used only when the graph's H/W are dynamic
+    extra_provider_options: Dict[str, Dict[str, str]] = field(default_factory=dict)
+
+    def provider_options(self, provider: str) -> Dict[str, str]:
+        """ORT options per provider, named as the ORT docs name them."""
+        opts: Dict[str, str] = {}
+        if provider == "TensorrtExecutionProvider":
+            opts["device_id"] = str(self.device_id)
+            opts["trt_fp16_enable"] = "True" if self.fp16 else "False"
+            if self.trt_engine_cache_path:
+                opts["trt_engine_cache_enable"] = "True"
+                opts["trt_engine_cache_path"] = self.trt_engine_cache_path
+                opts["trt_timing_cache_enable"] = "True"
+                opts["trt_timing_cache_path"] = self.trt_engine_cache_path
+        elif provider == "CUDAExecutionProvider":
+            opts["device_id"] = str(self.device_id)
+        opts.update(self.extra_provider_options.get(provider, {}))
+        return opts
+
+
+class Engine:
+    """One inference session: ``run(1x3xHxW float32) -> HxW float32 metres``."""
+
+    def __init__(self, model_path: str, config: Optional[EngineConfig] = None) -> None:
+        import onnxruntime as ort  # heavy import kept out of module import time
+
+        self.config = config or EngineConfig()
+        self.model_path = os.path.abspath(os.path.expanduser(str(model_path)))
+        if not os.path.isfile(self.model_path):
+            raise ModelLoadError("model file not found: %s" % self.model_path)
+        self.requested_providers = [provider_name(p) for p in self.config.providers]
+        available = ort.get_available_providers()
+        self.notes: List[str] = []
+        chosen: List[Tuple[str, Dict[str, str]]] = []
+        for name in self.requested_providers:
+            if name not in available:
+                self.notes.append(
+                    "%s requested but this onnxruntime build offers only %s"
+                    % (name, ", ".join(available))
+                )
+            elif name not in (c[0] for c in chosen):
+                chosen.append((name, self.config.provider_options(name)))
+        if "CPUExecutionProvider" not in (c[0] for c in chosen):
+            chosen.append(("CPUExecutionProvider", {}))
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = int(self.config.intra_op_threads)
+        options.inter_op_num_threads = int(self.config.inter_op_threads)
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self.session = ort.InferenceSession(
+                self.model_path,
+                sess_options=options,
+                providers=[c[0] for c in chosen],
+                provider_options=[c[1] for c in chosen],
+            )
+        except Exception as exc:  # ORT raises several unrelated exception types
+            raise ModelLoadError("cannot load model %s: %s" % (self.model_path, exc)) from exc
+
+        self.active_providers = list(self.session.get_providers())
+        for name, _ in chosen:
+            if name not in self.active_providers:
+                self.notes.append("%s failed to initialise; ORT fell back" % name)
+
+        inputs = self.session.get_inputs()
+        outputs = self.session.get_outputs()
+        if len(inputs) != 1 or len(outputs) < 1:
+            raise ModelLoadError(
+                "model %s must have one image input and a depth output, has %d inputs"
+                % (self.model_path, len(inputs))
+            )
+        shape = inputs[0].shape
+        if len(shape) != 4 or shape[1] not in (3, "3"):
+            raise ModelLoadError("model input must be Nx3xHxW, got %s" % (shape,))
+        self.input_name = inputs[0].name
+        self.output_name = outputs[0].name
+        h, w = shape[2], shape[3]
+        self.input_hw = (
+            h if isinstance(h, int) else self.config.input_hw[0],
+            w if isinstance(w, int) else self.config.input_hw[1],
+        )
+        self.model_name = os.path.splitext(os.path.basename(self.model_path))[0]
+        self.warmup_ms = self._warm_up(self.config.warmup_runs)
+
+    @property
+    def provider(self) -> str:
+        """The provider that runs the graph (ORT lists the highest-priority one first)."""
+        return self.active_providers[0]
+
+    def _warm_up(self, runs: int) -> float:
+        """First runs allocate arenas (and build TensorRT engines); keep them out of stats."""
+        x = np.zeros((1, 3) + tuple(self.input_hw), dtype=np.float32)
+        start = time.perf_counter()
+        for _ in range(max(runs, 0)):
+            self.run(x)
+        return (time.perf_counter() - start) * 1e3
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        out = self.session.run([self.output_name], {self.input_name: x})[0]
+        return out.reshape(out.shape[-2], out.shape[-1])
+
+    def describe(self) -> Dict[str, object]:
+        return {
+            "model": self.model_path,
+            "model_name": self.model_name,
+            "input_hw": list(self.input_hw),
+            "requested_providers": self.requested_providers,
+            "active_providers": self.active_providers,
+            "notes": self.notes,
+        }

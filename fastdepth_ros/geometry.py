@@ -1,0 +1,387 @@
+"""All pixel geometry of the node in one place: crop/resize plans and camera intrinsics.
+
+Every derived pixel grid (the model input, the depth image) is described per axis by an
+:class:`AxisMap` relative to the camera image it came from.  The same maps drive
+
+* the nearest-neighbour sampling that builds the model input (preprocess),
+* the resampling of the model's depth grid to the requested output grid (postprocess),
+* the CameraInfo of the depth image (K and P transformed, binning/ROI folded in),
+
+so the three can never disagree.  Like image_proc's crop/resize, but with exact
+half-pixel handling: image_proc scales ``cx`` by ``s``, which is off by ``(s - 1) / 2`` px;
+here pixel centres map onto pixel centres.
+
+Coordinate conventions.  *Edge* coordinates put source pixel ``i`` on ``[i, i + 1)``.
+ROS/OpenCV *centre* coordinates (the ones K uses) are ``edge - 0.5``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+
+#: The official FastDepth evaluation (dwofk/fast-depth, ``dataloaders/nyu.py``
+#: ``val_transform``) for a 480x640 NYU frame: nearest resize by 250/480, centre crop
+#: 228x304, nearest resize to the model input.
+PAPER_RESIZE_HEIGHT = 250
+PAPER_CROP_HW = (228, 304)
+PAPER_ASPECT = PAPER_CROP_HW[1] / PAPER_CROP_HW[0]  # 4:3, the Kinect's aspect
+
+INPUT_MODES = ("crop", "full")
+MAX_SIDE_PX = 16384
+
+
+@dataclass(frozen=True)
+class AxisMap:
+    """How one axis of a derived grid sits on the source image axis.
+
+    Derived pixel ``u`` covers source edge coordinates
+    ``[offset + u * scale, offset + (u + 1) * scale)``.
+    """
+
+    scale: float  # source pixels per derived pixel
+    offset: float  # source edge coordinate of the derived grid's first edge
+    size: int  # number of derived pixels
+
+    def to_source(self, u: np.ndarray) -> np.ndarray:
+        """Derived centre coordinate(s) -> source centre coordinate(s)."""
+        return self.offset + (np.asarray(u, dtype=np.float64) + 0.5) * self.scale - 0.5
+
+    def from_source(self, x: np.ndarray) -> np.ndarray:
+        """Source centre coordinate(s) -> derived centre coordinate(s)."""
+        return (np.asarray(x, dtype=np.float64) + 0.5 - self.offset) / self.scale - 0.5
+
+    def then(self, inner: AxisMap) -> AxisMap:
+        """Compose: ``inner`` is a grid derived from the grid this map describes."""
+        return AxisMap(
+            scale=self.scale * inner.scale,
+            offset=self.offset + inner.offset * self.scale,
+            size=inner.size,
+        )
+
+    def nearest_indices(self, source_len: int) -> np.ndarray:
+        """Source index sampled by each derived pixel: ``floor(offset + (u + 0.5) * scale)``.
+
+        This is PIL's NEAREST rule, and the official code resizes with scipy's imresize,
+        i.e. PIL.  PIL evaluates it in its own arithmetic, so where ``(u + 0.5) * scale``
+        is an exact integer (a half-pixel tie) it may pick the neighbour; that is the only
+        difference (tested against Pillow).  cv2's INTER_NEAREST drops the 0.5 and would
+        shift the official crop by a pixel.
+        """
+        idx = np.floor(self.offset + (np.arange(self.size) + 0.5) * self.scale)
+        return np.clip(idx, 0, source_len - 1).astype(np.intp)
+
+    def affine(self) -> Tuple[float, float]:
+        """(a, b) with ``x_source_centre = a * u_centre + b``."""
+        return self.scale, self.offset + 0.5 * self.scale - 0.5
+
+
+def resize_axis(source_len: int, target_len: int) -> AxisMap:
+    return AxisMap(scale=source_len / target_len, offset=0.0, size=target_len)
+
+
+def crop_axis(offset_px: int, length: int) -> AxisMap:
+    return AxisMap(scale=1.0, offset=float(offset_px), size=length)
+
+
+@dataclass(frozen=True)
+class SamplingPlan:
+    """Per-axis AxisMap of the model input plus the exact nearest indices that build it.
+
+    Stages are applied one after another, each with nearest sampling, so a 480x640 frame
+    reproduces the official two-resize pipeline pixel for pixel (a single composed floor
+    would differ from the chained floors in a few rows).
+    """
+
+    rows: AxisMap
+    cols: AxisMap
+    row_indices: np.ndarray
+    col_indices: np.ndarray
+
+
+def _chain(source_len: int, stages: Sequence[AxisMap]) -> Tuple[AxisMap, np.ndarray]:
+    composed = AxisMap(1.0, 0.0, source_len)
+    indices = np.arange(source_len)
+    length = source_len
+    for stage in stages:
+        indices = indices[stage.nearest_indices(length)]
+        composed = composed.then(stage)
+        length = stage.size
+    return composed, indices
+
+
+def paper_stages(source_len: int, crop_len: int, target_len: int, factor: float) -> list:
+    """Resize by ``factor`` (length truncated like scipy's imresize), centre crop, resize."""
+    resized_len = int(source_len * factor + 1e-6)
+    # Python 3 round(), as the official CenterCrop computes int(round((h - th) / 2.)).
+    start = int(round((resized_len - crop_len) / 2.0))
+    return [
+        resize_axis(source_len, resized_len),
+        crop_axis(start, crop_len),
+        resize_axis(crop_len, target_len),
+    ]
+
+
+def plan_sampling(input_hw: Tuple[int, int], model_hw: Tuple[int, int], mode: str) -> SamplingPlan:
+    """Plan the model input for a camera frame.
+
+    ``crop``: the paper's evaluation crop, generalised to any resolution and aspect.  The
+    frame is scaled so that its largest centred 4:3 window is 250 px high, then the
+    centred 228x304 window is cut and resized to the model input.  For 480x640 this is
+    exactly the official pipeline; for other aspects the model sees the same per-axis
+    scale ratio it was trained with (wider frames lose their sides, taller ones top and
+    bottom).
+    ``full``: the whole frame resized to the model input (keeps the field of view; the
+    anisotropic scale is carried into the depth image's camera_info).
+    """
+    h, w = validate_size(input_hw)
+    mh, mw = model_hw
+    if mode == "crop":
+        factor = PAPER_RESIZE_HEIGHT / min(h, w / PAPER_ASPECT)
+        row_stages = paper_stages(h, PAPER_CROP_HW[0], mh, factor)
+        col_stages = paper_stages(w, PAPER_CROP_HW[1], mw, factor)
+    elif mode == "full":
+        row_stages = [resize_axis(h, mh)]
+        col_stages = [resize_axis(w, mw)]
+    else:
+        raise ValueError("input mode must be one of %s, got %r" % (INPUT_MODES, mode))
+    rows, row_idx = _chain(h, row_stages)
+    cols, col_idx = _chain(w, col_stages)
+    return SamplingPlan(rows, cols, row_idx, col_idx)
+
+
+def validate_size(hw: Tuple[int, int]) -> Tuple[int, int]:
+    h, w = int(hw[0]), int(hw[1])
+    if h <= 0 or w <= 0:
+        raise ValueError("image size must be positive, got %dx%d (WxH)" % (w, h))
+    if h > MAX_SIDE_PX or w > MAX_SIDE_PX:
+        raise ValueError("image size %dx%d (WxH) exceeds %d px per side" % (w, h, MAX_SIDE_PX))
+    return h, w
+
+
+def parse_output_size(spec: str) -> Optional[Tuple[int, int]]:
+    """'model' -> None marker handled by caller; 'input'; or 'WxH' -> (H, W)."""
+    spec = spec.strip().lower()
+    if spec in ("model", "input"):
+        return None
+    try:
+        w_str, h_str = spec.split("x")
+        size = validate_size((int(h_str), int(w_str)))
+    except ValueError as exc:
+        raise ValueError(
+            "output size must be 'model', 'input' or WxH like '640x480', got %r (%s)" % (spec, exc)
+        ) from None
+    return size
+
+
+def output_axis(model: AxisMap, spec: str, input_len: int, requested_len: Optional[int]) -> AxisMap:
+    """The depth image's axis: the model grid, the input grid, or a resized model grid."""
+    if spec == "model":
+        return model
+    if spec == "input":
+        return AxisMap(1.0, 0.0, input_len)
+    assert requested_len is not None
+    return AxisMap(model.scale * model.size / requested_len, model.offset, requested_len)
+
+
+def resample_indices(source: AxisMap, target: AxisMap) -> Tuple[np.ndarray, np.ndarray]:
+    """For each target pixel, the nearest source-grid pixel and whether it exists.
+
+    Both maps are relative to the same camera axis.  Target pixels whose centre falls
+    outside the source grid (e.g. the input-size depth image outside the paper's crop)
+    are invalid and become NaN (REP 117: no measurement).
+    """
+    centres_edge = target.offset + (np.arange(target.size) + 0.5) * target.scale
+    idx = np.floor((centres_edge - source.offset) / source.scale)
+    valid = (idx >= 0) & (idx < source.size)
+    return np.clip(idx, 0, source.size - 1).astype(np.intp), valid
+
+
+@dataclass(frozen=True)
+class FrameGeometry:
+    """Everything geometric about one input resolution under one configuration."""
+
+    input_hw: Tuple[int, int]
+    sampling: SamplingPlan
+    out_rows: AxisMap
+    out_cols: AxisMap
+    out_row_indices: np.ndarray
+    out_row_valid: np.ndarray
+    out_col_indices: np.ndarray
+    out_col_valid: np.ndarray
+
+    @property
+    def output_hw(self) -> Tuple[int, int]:
+        return self.out_rows.size, self.out_cols.size
+
+    @property
+    def is_identity_output(self) -> bool:
+        """True when the depth image is the model grid itself (no resampling needed)."""
+        return self.out_rows == self.sampling.rows and self.out_cols == self.sampling.cols
+
+
+def plan_frame(
+    input_hw: Tuple[int, int], model_hw: Tuple[int, int], input_mode: str, output_size: str
+) -> FrameGeometry:
+    sampling = plan_sampling(input_hw, model_hw, input_mode)
+    spec = output_size.strip().lower()
+    requested = parse_output_size(spec)
+    if requested is not None:
+        spec = "size"
+    req_h, req_w = requested if requested is not None else (None, None)
+    out_rows = output_axis(sampling.rows, spec, input_hw[0], req_h)
+    out_cols = output_axis(sampling.cols, spec, input_hw[1], req_w)
+    r_idx, r_ok = resample_indices(sampling.rows, out_rows)
+    c_idx, c_ok = resample_indices(sampling.cols, out_cols)
+    return FrameGeometry(tuple(input_hw), sampling, out_rows, out_cols, r_idx, r_ok, c_idx, c_ok)
+
+
+# --------------------------------------------------------------------------- intrinsics
+
+
+class CameraInfoError(ValueError):
+    """A CameraInfo that cannot describe the image it came with."""
+
+
+@dataclass
+class CameraIntrinsics:
+    """The fields of sensor_msgs/CameraInfo that geometry needs, without importing ROS."""
+
+    width: int
+    height: int
+    k: np.ndarray  # 3x3
+    p: np.ndarray  # 3x4
+    d: Tuple[float, ...] = ()
+    r: np.ndarray = field(default_factory=lambda: np.eye(3))
+    distortion_model: str = ""
+    binning_x: int = 0
+    binning_y: int = 0
+    roi: Tuple[int, int, int, int, bool] = (0, 0, 0, 0, False)  # x, y, w, h, do_rectify
+
+    @classmethod
+    def from_msg(cls, msg) -> CameraIntrinsics:
+        roi = msg.roi
+        return cls(
+            width=int(msg.width),
+            height=int(msg.height),
+            k=np.array(msg.k, dtype=np.float64).reshape(3, 3),
+            p=np.array(msg.p, dtype=np.float64).reshape(3, 4),
+            d=tuple(float(v) for v in msg.d),
+            r=np.array(msg.r, dtype=np.float64).reshape(3, 3),
+            distortion_model=str(msg.distortion_model),
+            binning_x=int(msg.binning_x),
+            binning_y=int(msg.binning_y),
+            roi=(
+                int(roi.x_offset),
+                int(roi.y_offset),
+                int(roi.width),
+                int(roi.height),
+                bool(roi.do_rectify),
+            ),
+        )
+
+    def fill_msg(self, msg) -> None:
+        """Write into a sensor_msgs/CameraInfo (header left to the caller)."""
+        msg.width = int(self.width)
+        msg.height = int(self.height)
+        msg.distortion_model = self.distortion_model
+        msg.d = [float(v) for v in self.d]
+        msg.k = [float(v) for v in self.k.ravel()]
+        msg.r = [float(v) for v in self.r.ravel()]
+        msg.p = [float(v) for v in self.p.ravel()]
+        msg.binning_x = int(self.binning_x)
+        msg.binning_y = int(self.binning_y)
+        msg.roi.x_offset, msg.roi.y_offset, msg.roi.width, msg.roi.height = self.roi[:4]
+        msg.roi.do_rectify = bool(self.roi[4])
+
+    def image_axes(self, image_hw: Tuple[int, int]) -> Tuple[AxisMap, AxisMap]:
+        """Axis maps of the published image relative to the calibrated full-resolution grid.
+
+        REP 104: the image is the ROI (full-resolution coordinates) of the calibrated
+        sensor, then binned.  Raises CameraInfoError when that does not explain the
+        image size, or the intrinsics are unusable.
+        """
+        if not (np.all(np.isfinite(self.k)) and np.all(np.isfinite(self.p))):
+            raise CameraInfoError("camera_info K or P contains NaN/Inf")
+        if self.k[0, 0] <= 0 or self.k[1, 1] <= 0:
+            raise CameraInfoError(
+                "camera_info focal lengths must be > 0, got fx=%g fy=%g" % (self.k[0, 0], self.k[1, 1])
+            )
+        bx = max(self.binning_x, 1)
+        by = max(self.binning_y, 1)
+        x0, y0, rw, rh = self.roi[:4]
+        full_w = rw if rw > 0 else self.width
+        full_h = rh if rh > 0 else self.height
+        h, w = image_hw
+        if full_w // bx != w or full_h // by != h:
+            raise CameraInfoError(
+                "camera_info describes a %dx%d image (size %dx%d, ROI %dx%d, binning %dx%d) "
+                "but the image is %dx%d" % (full_w // bx, full_h // by, self.width, self.height,
+                                            rw, rh, bx, by, w, h)
+            )
+        return AxisMap(float(by), float(y0), h), AxisMap(float(bx), float(x0), w)
+
+    def derive(self, image_hw: Tuple[int, int], rows: AxisMap, cols: AxisMap) -> CameraIntrinsics:
+        """Intrinsics of a grid derived from the image (rows/cols relative to the image).
+
+        The result describes that grid directly: binning 0, ROI zero, width/height set.
+        Distortion coefficients act on normalised coordinates, so D and R carry over.
+        A zero P (unrectified drivers) is filled from K so depth_image_proc can project.
+        """
+        img_rows, img_cols = self.image_axes(image_hw)
+        total_rows = img_rows.then(rows)
+        total_cols = img_cols.then(cols)
+        ax, bx = total_cols.affine()
+        ay, by = total_rows.affine()
+        a = np.array([[1.0 / ax, 0.0, -bx / ax], [0.0, 1.0 / ay, -by / ay], [0.0, 0.0, 1.0]])
+        p = self.p if np.any(self.p) else np.hstack([self.k, np.zeros((3, 1))])
+        return replace(
+            self,
+            width=cols.size,
+            height=rows.size,
+            k=a @ self.k,
+            p=a @ p,
+            binning_x=0,
+            binning_y=0,
+            roi=(0, 0, 0, 0, False),
+        )
+
+
+def project(k: np.ndarray, points_xyz: np.ndarray) -> np.ndarray:
+    """Pinhole projection of Nx3 camera-frame points to Nx2 pixel centre coordinates."""
+    pts = np.asarray(points_xyz, dtype=np.float64)
+    uvw = pts @ np.asarray(k, dtype=np.float64).T
+    return uvw[:, :2] / uvw[:, 2:3]
+
+
+def unproject(k: np.ndarray, uv: np.ndarray, z_m: np.ndarray) -> np.ndarray:
+    """Pixel centre coordinates + z-depth (REP 118: along the optical axis) -> Nx3 points."""
+    k = np.asarray(k, dtype=np.float64)
+    uv = np.asarray(uv, dtype=np.float64)
+    z = np.asarray(z_m, dtype=np.float64)
+    x = (uv[:, 0] - k[0, 2]) / k[0, 0] * z
+    y = (uv[:, 1] - k[1, 2]) / k[1, 1] * z
+    return np.stack([x, y, z], axis=1)
+
+
+def map_pixels(rows: AxisMap, cols: AxisMap, uv_derived: np.ndarray) -> np.ndarray:
+    """Derived-grid pixel centres (u, v) -> source image pixel centres (x, y)."""
+    uv = np.asarray(uv_derived, dtype=np.float64)
+    return np.stack([cols.to_source(uv[:, 0]), rows.to_source(uv[:, 1])], axis=1)
+
+
+def unmap_pixels(rows: AxisMap, cols: AxisMap, xy_source: np.ndarray) -> np.ndarray:
+    """Source image pixel centres (x, y) -> derived-grid pixel centres (u, v)."""
+    xy = np.asarray(xy_source, dtype=np.float64)
+    return np.stack([cols.from_source(xy[:, 0]), rows.from_source(xy[:, 1])], axis=1)
+
+
+def fov_deg(k: np.ndarray, width: int, height: int) -> Tuple[float, float]:
+    """Horizontal and vertical field of view of a pinhole camera, for logs and reports."""
+    return (
+        math.degrees(2 * math.atan2(width / 2.0, k[0, 0])),
+        math.degrees(2 * math.atan2(height / 2.0, k[1, 1])),
+    )

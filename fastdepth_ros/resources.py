@@ -1,0 +1,67 @@
+"""Where the package's installed files are: share directory, default model and params.
+
+A colcon install registers the package in the ament index; a ``pip install`` into a venv
+puts the same index under ``sys.prefix/share`` but nobody sets ``AMENT_PREFIX_PATH`` for
+it, so we add the venv prefix when the lookup fails.  A source checkout that was never
+installed falls back to the checkout itself.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+PACKAGE = "fastdepth_ros"
+CHECKOUT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _ament_share() -> Path:
+    from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+
+    try:
+        return Path(get_package_share_directory(PACKAGE))
+    except (PackageNotFoundError, LookupError, KeyError, ValueError, OSError):
+        # OSError: AMENT_PREFIX_PATH unset (a pip install into a venv sets nothing)
+        marker = Path(sys.prefix, "share", "ament_index", "resource_index", "packages", PACKAGE)
+        if not marker.is_file():
+            raise
+        paths = [p for p in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p]
+        if sys.prefix not in paths:
+            os.environ["AMENT_PREFIX_PATH"] = os.pathsep.join(paths + [sys.prefix])
+        return Path(get_package_share_directory(PACKAGE))
+
+
+def share_dir() -> Path:
+    """The package's share directory (launch/, config/, models/, package.xml)."""
+    try:
+        return _ament_share()
+    except Exception:  # ament_index missing or package not installed: use the checkout
+        if (CHECKOUT_ROOT / "package.xml").is_file():
+            return CHECKOUT_ROOT
+        raise FileNotFoundError(
+            "cannot find the %s share directory: install the package (pip install . or "
+            "colcon build) or set AMENT_PREFIX_PATH" % PACKAGE
+        ) from None
+
+
+def default_model_path() -> Path:
+    return share_dir() / "models" / "fastdepth.onnx"
+
+
+def default_params_file() -> Path:
+    return share_dir() / "config" / "fastdepth.yaml"
+
+
+def reference_dir() -> Path:
+    """The read-only reference data (official model and NYU sample) used by tests/benches.
+
+    ``FASTDEPTH_REFERENCE_DIR`` overrides; the default is ``../shared/reference`` beside
+    the checkout, as CI lays it out (relative to the working directory when this module
+    runs from an installed copy).
+    """
+    env = os.environ.get("FASTDEPTH_REFERENCE_DIR")
+    if env:
+        return Path(env)
+    root = CHECKOUT_ROOT if (CHECKOUT_ROOT / "package.xml").is_file() else Path.cwd()
+    return (root / ".." / "shared" / "reference").resolve()
