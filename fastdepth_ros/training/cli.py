@@ -1,0 +1,157 @@
+"""``fastdepth-ros train | export | import-checkpoint | eval`` subcommands.
+
+The main CLI calls :func:`register`; torch is imported only inside the handlers so
+``fastdepth-ros --help`` works on a robot without torch.  ``python -m
+fastdepth_ros.training.cli ...`` runs the same subcommands standalone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+DEFAULT_ONNX = "models/fastdepth.onnx"
+
+
+def _train(args: argparse.Namespace) -> int:
+    from . import card
+    from .train import TrainConfig, train
+
+    cfg = TrainConfig(
+        preset=args.preset,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        scenes=args.scenes,
+        workers=args.workers,
+        threads=args.threads,
+        seed=args.seed,
+        checkpoint_dir=args.checkpoint_dir or "",
+        checkpoint_every=args.checkpoint_every,
+        eval_every=args.eval_every,
+        eval_scenes=args.eval_scenes,
+        export_path=args.export or "",
+    )
+
+    def on_eval(model, step: int, metrics: dict) -> None:
+        if not args.export:
+            return
+        info = {
+            "steps": step,
+            "planned_steps": cfg.steps,
+            "batch_size": cfg.batch_size,
+            "frames_seen": step * cfg.batch_size,
+        }
+        c = card.ship(model, args.export, info, n_heldout=args.card_heldout)
+        print(f"exported {args.export} at step {step}: {json.dumps(c['accuracy'], default=str)}", flush=True)
+
+    path = train(cfg, resume=not args.no_resume, on_eval=on_eval)
+    print(f"checkpoint: {path}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from . import card
+    from .export import export_onnx, max_abs_diff
+    from .train import load_model
+
+    model, ckpt = load_model(args.checkpoint)
+    if args.card:
+        info = {
+            "steps": int(ckpt.get("step", 0)),
+            "batch_size": 8,
+            "frames_seen": int(ckpt.get("step", 0)) * 8,
+            "checkpoint": Path(args.checkpoint).name,
+        }
+        c = card.ship(model, args.output, info, n_heldout=args.heldout)
+        print(json.dumps(c["accuracy"], indent=2, default=str))
+    else:
+        export_onnx(model, args.output)
+    print(f"wrote {args.output}; max |torch - onnx| = {max_abs_diff(model, args.output):.2e} m")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from .checkpoint_import import import_official, save_ours
+    from .export import export_onnx
+
+    model, meta = import_official(args.checkpoint)
+    print(f"imported {args.checkpoint}: {json.dumps(meta)}")
+    if args.output:
+        save_ours(model, args.output, meta)
+        print(f"wrote {args.output}")
+    if args.onnx:
+        export_onnx(model, args.onnx)
+        print(f"wrote {args.onnx}")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from .evaluate import dumps, evaluate, format_table, latency_ms
+
+    result = evaluate(args.model, n_heldout=args.heldout, montage=args.montage, threads=args.threads)
+    if str(args.model).endswith(".onnx"):
+        result["latency_ms_median"] = latency_ms(args.model, args.threads)
+    print(format_table(result))
+    text = dumps(result)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(text + "\n")
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add the training subcommands to an ``argparse`` subparsers object."""
+    p = subparsers.add_parser("train", help="train FastDepth on rendered indoor scenes")
+    p.add_argument("--preset", default="pruned", choices=["pruned", "full"])
+    p.add_argument("--steps", type=int, default=4000)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--scenes", type=int, default=12000, help="max training scenes (seeds)")
+    p.add_argument("--workers", type=int, default=1, help="data loader processes")
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint-dir", help="default ~/.cache/fastdepth_ros/runs/default")
+    p.add_argument("--checkpoint-every", type=int, default=100)
+    p.add_argument("--eval-every", type=int, default=250)
+    p.add_argument("--eval-scenes", type=int, default=50)
+    p.add_argument("--export", help=f"ship ONNX + card here at each evaluation (e.g. {DEFAULT_ONNX})")
+    p.add_argument("--card-heldout", type=int, default=100)
+    p.add_argument("--no-resume", action="store_true", help="ignore an existing last.pth")
+    p.set_defaults(func=_train)
+
+    p = subparsers.add_parser("export", help="export a training checkpoint to ONNX")
+    p.add_argument("checkpoint", help="our .pth (from train or import-checkpoint)")
+    p.add_argument("-o", "--output", default=DEFAULT_ONNX)
+    p.add_argument("--card", action="store_true", help="also evaluate and write the .json card")
+    p.add_argument("--heldout", type=int, default=100)
+    p.set_defaults(func=_export)
+
+    p = subparsers.add_parser(
+        "import-checkpoint", help="convert an official mobilenet-nnconv5dw-skipadd*.pth.tar"
+    )
+    p.add_argument("checkpoint")
+    p.add_argument("-o", "--output", help="write our .pth checkpoint")
+    p.add_argument("--onnx", help="also export ONNX here")
+    p.set_defaults(func=_import)
+
+    p = subparsers.add_parser("eval", help="evaluate an .onnx or .pth model")
+    p.add_argument("model", nargs="?", default=DEFAULT_ONNX)
+    p.add_argument("--heldout", type=int, default=100, help="held-out rendered scenes")
+    p.add_argument("--montage", default="eval_montage.png")
+    p.add_argument("--json", help="also write the JSON result here")
+    p.add_argument("--threads", type=int, default=1)
+    p.set_defaults(func=_eval)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="fastdepth-ros")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

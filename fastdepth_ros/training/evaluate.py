@@ -1,0 +1,199 @@
+"""Evaluate a model (ONNX or our .pth) on the official NYU sample and held-out rendered scenes.
+
+Why both: the rendered scenes measure what the model learned from its own training
+distribution; the single official NYU Depth v2 sample (already preprocessed by the official
+code, read from the reference folder, never copied) is the only real-world check available
+offline and shows the synthetic-to-real gap honestly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import time
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from ..metrics import MetricsAccumulator, compute_metrics
+
+Predictor = Callable[[np.ndarray], np.ndarray]  # rgb float32 1x3xHxW [0,1] -> depth HxW m
+
+
+def reference_dir() -> Path:
+    """``FASTDEPTH_REFERENCE_DIR`` or ``../shared/reference`` relative to the repo root."""
+    env = os.environ.get("FASTDEPTH_REFERENCE_DIR")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2].parent / "shared" / "reference"
+
+
+def onnx_predictor(path: str | Path, threads: int = 1) -> Predictor:
+    from .export import INPUT_NAME, OUTPUT_NAME, onnx_session
+
+    sess = onnx_session(path, threads)
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        return sess.run([OUTPUT_NAME], {INPUT_NAME: x.astype(np.float32)})[0][0, 0]
+
+    return predict
+
+
+def torch_predictor(path_or_model) -> Predictor:
+    import torch
+
+    from .train import load_model
+
+    model = load_model(path_or_model)[0] if isinstance(path_or_model, str | Path) else path_or_model
+    model.eval()
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return model(torch.from_numpy(x.astype(np.float32)))[0, 0].numpy()
+
+    return predict
+
+
+def predictor_for(path: str | Path, threads: int = 1) -> Predictor:
+    """ONNX Runtime for ``.onnx`` files, PyTorch for our ``.pth`` checkpoints."""
+    return onnx_predictor(path, threads) if str(path).endswith(".onnx") else torch_predictor(path)
+
+
+def official_sample() -> tuple[np.ndarray, np.ndarray] | None:
+    """(rgb 224x224x3 float [0,1], depth 224x224 m) of the official NYU sample, if present."""
+    d = reference_dir() / "official_sample"
+    if not (d / "rgb.npy").exists():
+        return None
+    return np.load(d / "rgb.npy"), np.load(d / "depth.npy")
+
+
+def heldout(n: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """First ``n`` held-out rendered scenes after the official val transform."""
+    from . import data
+
+    out = []
+    for i in range(n):
+        rgb, depth = data.load_or_render(data.HELDOUT_SEED0 + i)
+        x, d = data.transform(rgb, depth, None)
+        out.append((x.permute(1, 2, 0).numpy(), d[0].numpy()))
+    return out
+
+
+def run(predict: Predictor, samples: list[tuple[np.ndarray, np.ndarray]]) -> tuple[dict, list[np.ndarray]]:
+    """Mean metrics over samples and the predictions."""
+    acc, preds = MetricsAccumulator(), []
+    for rgb, gt in samples:
+        pred = predict(np.ascontiguousarray(rgb.transpose(2, 0, 1))[None])
+        preds.append(pred)
+        acc.add(compute_metrics(pred, gt))
+    return {"frames": acc.frames, **acc.mean().as_dict()}, preds
+
+
+def latency_ms(path: str | Path, threads: int = 1, runs: int = 50) -> float:
+    """Median ONNX Runtime CPU latency of one 224x224 inference."""
+    predict = onnx_predictor(path, threads)
+    x = np.random.default_rng(0).random((1, 3, 224, 224), dtype=np.float32)
+    for _ in range(5):
+        predict(x)
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        predict(x)
+        times.append((time.perf_counter() - t) * 1000)
+    return float(np.median(times))
+
+
+def evaluate(
+    model_path: str | Path, n_heldout: int = 100, montage: str | Path | None = None, threads: int = 1
+) -> dict:
+    """Metrics on the official sample and ``n_heldout`` rendered scenes; optional montage."""
+    predict = predictor_for(model_path, threads)
+    result: dict = {"model": str(model_path)}
+    rows = []
+    sample = official_sample()
+    if sample is not None:
+        metrics, preds = run(predict, [sample])
+        result["nyu_official_sample"] = metrics
+        rows.append((sample[0], preds[0], sample[1]))
+    else:
+        result["nyu_official_sample"] = None
+    if n_heldout > 0:
+        scenes = heldout(n_heldout)
+        metrics, preds = run(predict, scenes)
+        result["heldout_rendered"] = {**metrics, "first_seed": _heldout_seed0()}
+        rows += [(rgb, p, gt) for (rgb, gt), p in list(zip(scenes, preds, strict=True))[:5]]
+    if montage is not None and rows:
+        write_montage(montage, rows)
+        result["montage"] = str(montage)
+    return result
+
+
+def _heldout_seed0() -> int:
+    from . import data
+
+    return data.HELDOUT_SEED0
+
+
+def format_table(result: dict) -> str:
+    """A plain-text table of the headline metrics."""
+    lines = [f"{'set':<22}{'frames':>7}{'delta1':>9}{'delta2':>9}{'rmse_m':>9}{'absrel':>9}"]
+    for key in ("nyu_official_sample", "heldout_rendered"):
+        m = result.get(key)
+        if m:
+            lines.append(
+                f"{key:<22}{m['frames']:>7}{m['delta1']:>9.4f}{m['delta2']:>9.4f}{m['rmse_m']:>9.4f}{m['absrel']:>9.4f}"
+            )
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- montage
+def _colorize(depth_m: np.ndarray, max_m: float) -> np.ndarray:
+    """Depth -> RGB uint8 with a simple perceptual-ish ramp (near: yellow, far: dark blue)."""
+    t = np.clip(depth_m / max_m, 0, 1)
+    r = np.clip(1.5 - 2.0 * t, 0, 1)
+    g = np.clip(1.2 - 1.4 * np.abs(t - 0.35) * 2, 0, 1)
+    b = np.clip(0.3 + 1.2 * t, 0, 1) * (1 - 0.5 * t)
+    rgb = np.stack([r, g, b], -1)
+    rgb[depth_m <= 0] = 0
+    return (rgb * 255).astype(np.uint8)
+
+
+def montage_rows(rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> np.ndarray:
+    """RGB | prediction | ground truth | |error| per row, one shared depth scale per row."""
+    out = []
+    for rgb, pred, gt in rows:
+        max_m = float(max(gt.max(), 1.0))
+        err = np.abs(pred - gt) * (gt > 0)
+        err_rgb = (np.clip(err / max(0.25 * max_m, 1e-3), 0, 1)[..., None] * np.array([255, 80, 40])).astype(
+            np.uint8
+        )
+        rgb8 = (np.clip(rgb, 0, 1) * 255).astype(np.uint8)
+        out.append(np.concatenate([rgb8, _colorize(pred, max_m), _colorize(gt, max_m), err_rgb], 1))
+    return np.concatenate(out, 0)
+
+
+def write_png(path: str | Path, rgb: np.ndarray) -> None:
+    """Minimal PNG writer (8-bit RGB) so evaluation needs no imaging library."""
+    h, w, _ = rgb.shape
+    raw = b"".join(b"\x00" + rgb[y].tobytes() for y in range(h))
+
+    def chunk(tag: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body) & 0xFFFFFFFF)
+        )
+
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+    png += chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_bytes(png)
+
+
+def write_montage(path: str | Path, rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
+    write_png(path, montage_rows(rows))
+
+
+def dumps(result: dict) -> str:
+    return json.dumps(result, indent=2, sort_keys=True)
