@@ -65,14 +65,18 @@ def render_path(scene_seed: int, n: int, k: R.Intrinsics) -> Iterator[tuple]:
         pitch = pitch0 + np.deg2rad(6.0) * np.sin(4 * np.pi * s)
         roll = np.deg2rad(3.0) * np.sin(6 * np.pi * s)
         step = 0.6 / n * np.array([np.cos(yaw), np.sin(yaw), 0.0])
-        bob = np.array([0.0, 0.0, 0.1 * np.sin(2 * np.pi * s) - 0.1 * np.sin(2 * np.pi * (i - 1) / max(n - 1, 1))])
+        bob = np.array(
+            [0.0, 0.0, 0.1 * np.sin(2 * np.pi * s) - 0.1 * np.sin(2 * np.pi * (i - 1) / max(n - 1, 1))]
+        )
         if _clear(scene, pos + step + bob):
             pos = pos + step + bob
         rot = _rotation(yaw, pitch, roll)
         d = cam @ rot.T
         hits, face = R.cast(scene, pos, d)
         # fixed per-scene rngs: textures, exposure and noise stay the same along the path
-        rgb = R._shade(scene, pos, d, hits, face, np.random.default_rng(scene_seed + 1)).reshape(k.height, k.width, 3)
+        rgb = R._shade(scene, pos, d, hits, face, np.random.default_rng(scene_seed + 1)).reshape(
+            k.height, k.width, 3
+        )
         depth = hits.t.reshape(k.height, k.width).astype(np.float32)
         depth[(depth < R.MIN_DEPTH_M) | (depth > R.MAX_DEPTH_M) | ~np.isfinite(depth)] = 0.0
         yield R._postprocess(rgb, np.random.default_rng(scene_seed + 2)), depth
@@ -80,8 +84,11 @@ def render_path(scene_seed: int, n: int, k: R.Intrinsics) -> Iterator[tuple]:
 
 def main(argv: List[str] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default=str(ROOT / "data" / "sample_bag.mcap"),
-                    help="output: a .mcap file (single-file bag) or a bag directory")
+    ap.add_argument(
+        "--out",
+        default=str(ROOT / "data" / "sample_bag.mcap"),
+        help="output: a .mcap file (single-file bag) or a bag directory",
+    )
     ap.add_argument("--frames", type=int, default=72, help="total frames (split over the scenes)")
     ap.add_argument("--scenes", default="11,23,42", help="comma-separated scene seeds")
     ap.add_argument("--rate", type=float, default=10.0, help="frame rate, Hz")
@@ -105,17 +112,37 @@ def main(argv: List[str] = None) -> int:
     if out.suffix == ".mcap":
         with tempfile.TemporaryDirectory() as tmp:
             bag = Path(tmp) / out.stem
-            write_rgbd_bag(bag, frames(), k, storage="mcap", compress=True, rgb_format="jpeg",
-                           jpeg_quality=args.quality, depth_encoding="16UC1", progress=True)
+            write_rgbd_bag(
+                bag,
+                frames(),
+                k,
+                storage="mcap",
+                compress=True,
+                rgb_format="jpeg",
+                jpeg_quality=args.quality,
+                depth_encoding="16UC1",
+                progress=True,
+            )
             if out.exists():
                 out.unlink()
             shutil.copyfile(bag / (out.stem + ".mcap"), out)
     else:
-        write_rgbd_bag(out, frames(), k, storage="mcap", compress=True, rgb_format="jpeg",
-                       jpeg_quality=args.quality, depth_encoding="16UC1", progress=True)
+        write_rgbd_bag(
+            out,
+            frames(),
+            k,
+            storage="mcap",
+            compress=True,
+            rgb_format="jpeg",
+            jpeg_quality=args.quality,
+            depth_encoding="16UC1",
+            progress=True,
+        )
     size = sum(p.stat().st_size for p in ([out] if out.is_file() else out.rglob("*")))
-    print("wrote %s: %d frames %dx%d, %.2f MB in %.1f s" % (out, args.frames, k.width, k.height, size / 1e6,
-                                                          time.time() - t0))
+    print(
+        "wrote %s: %d frames %dx%d, %.2f MB in %.1f s"
+        % (out, args.frames, k.width, k.height, size / 1e6, time.time() - t0)
+    )
     return 0
 
 

@@ -140,7 +140,7 @@ class BagReader:
     ...         img = bag.deserialize(m)
     """
 
-    def __init__(self, path: "os.PathLike[str] | str") -> None:
+    def __init__(self, path: os.PathLike[str] | str) -> None:
         self.path = Path(path)
         self._reader = None
         if not self.path.exists():
@@ -223,7 +223,9 @@ class BagReader:
             except StopIteration:
                 return
             except self._errors as exc:
-                raise BagError("%s: damaged bag, cannot read messages: %s" % (self.path, _describe(exc))) from exc
+                raise BagError(
+                    "%s: damaged bag, cannot read messages: %s" % (self.path, _describe(exc))
+                ) from exc
             yield BagMessage(conn.topic, conn.msgtype, int(t_ns), bytes(raw))
 
     def deserialize(self, message: BagMessage) -> Any:
@@ -249,7 +251,8 @@ class BagReader:
         expected = sum(t.count for t in self.topics.values() if topics is None or t.name in set(topics))
         if expected and n < expected:
             raise BagError(
-                "%s: truncated bag: metadata lists %d messages, only %d could be read" % (self.path, expected, n)
+                "%s: truncated bag: metadata lists %d messages, only %d could be read"
+                % (self.path, expected, n)
             )
         return n
 
@@ -263,7 +266,9 @@ class BagWriter:
     Humble mcap plugin reads).  Topics are registered on first write.
     """
 
-    def __init__(self, path: "os.PathLike[str] | str", storage: str = "sqlite3", compress: bool = False) -> None:
+    def __init__(
+        self, path: os.PathLike[str] | str, storage: str = "sqlite3", compress: bool = False
+    ) -> None:
         from rosbags.rosbag2 import StoragePlugin
 
         self.path = Path(path)
@@ -274,7 +279,9 @@ class BagWriter:
         if compress and storage != "mcap":
             raise BagError("%s: compression is only supported with mcap storage" % self.path)
         if self.path.exists():
-            raise BagError("%s exists already; refusing to overwrite it (remove it or pick another name)" % self.path)
+            raise BagError(
+                "%s exists already; refusing to overwrite it (remove it or pick another name)" % self.path
+            )
         if not self.path.parent.is_dir():
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self.storage = storage
@@ -284,7 +291,9 @@ class BagWriter:
         self._tmpdir.mkdir()
         from rosbags.rosbag2 import CompressionFormat, CompressionMode, Writer
 
-        self._writer = Writer(self._tmpdir / self.path.name, version=BAG_VERSION, storage_plugin=plugins[storage])
+        self._writer = Writer(
+            self._tmpdir / self.path.name, version=BAG_VERSION, storage_plugin=plugins[storage]
+        )
         if compress:
             self._writer.set_compression(CompressionMode.STORAGE, CompressionFormat.ZSTD)
         try:
@@ -356,8 +365,14 @@ def _header(t_ns: int, frame_id: str) -> Any:
     )
 
 
-_ENC_DTYPE = {"rgb8": (np.uint8, 3), "bgr8": (np.uint8, 3), "mono8": (np.uint8, 1), "16UC1": (np.uint16, 1),
-              "mono16": (np.uint16, 1), "32FC1": (np.float32, 1)}
+_ENC_DTYPE = {
+    "rgb8": (np.uint8, 3),
+    "bgr8": (np.uint8, 3),
+    "mono8": (np.uint8, 1),
+    "16UC1": (np.uint16, 1),
+    "mono16": (np.uint16, 1),
+    "32FC1": (np.float32, 1),
+}
 
 
 def make_image(array: np.ndarray, encoding: str, t_ns: int, frame_id: str) -> Any:
@@ -368,8 +383,13 @@ def make_image(array: np.ndarray, encoding: str, t_ns: int, frame_id: str) -> An
     if (arr.ndim == 2 and nch != 1) or (arr.ndim == 3 and arr.shape[2] != nch):
         raise ValueError("%s needs %d channel(s), got shape %s" % (encoding, nch, arr.shape))
     return typestore().types[IMAGE](
-        header=_header(t_ns, frame_id), height=h, width=w, encoding=encoding, is_bigendian=0,
-        step=w * arr.dtype.itemsize * nch, data=np.frombuffer(arr.tobytes(), dtype=np.uint8),
+        header=_header(t_ns, frame_id),
+        height=h,
+        width=w,
+        encoding=encoding,
+        is_bigendian=0,
+        step=w * arr.dtype.itemsize * nch,
+        data=np.frombuffer(arr.tobytes(), dtype=np.uint8),
     )
 
 
@@ -383,7 +403,8 @@ def make_compressed(rgb8: np.ndarray, t_ns: int, frame_id: str, fmt: str = "jpeg
     if not ok:
         raise ValueError("cv2.imencode(%s) failed" % ext)
     return typestore().types[COMPRESSED_IMAGE](
-        header=_header(t_ns, frame_id), format="rgb8; %s compressed bgr8" % fmt,
+        header=_header(t_ns, frame_id),
+        format="rgb8; %s compressed bgr8" % fmt,
         data=np.asarray(buf, dtype=np.uint8).reshape(-1),
     )
 
@@ -395,14 +416,21 @@ def make_camera_info(k: Any, t_ns: int, frame_id: str) -> Any:
     """
     fx, fy, cx, cy = float(k.fx), float(k.fy), float(k.cx), float(k.cy)
     ts = typestore()
-    roi = ts.types["sensor_msgs/msg/RegionOfInterest"](x_offset=0, y_offset=0, height=0, width=0, do_rectify=False)
+    roi = ts.types["sensor_msgs/msg/RegionOfInterest"](
+        x_offset=0, y_offset=0, height=0, width=0, do_rectify=False
+    )
     return ts.types[CAMERA_INFO](
-        header=_header(t_ns, frame_id), height=int(k.height), width=int(k.width), distortion_model="plumb_bob",
+        header=_header(t_ns, frame_id),
+        height=int(k.height),
+        width=int(k.width),
+        distortion_model="plumb_bob",
         d=np.zeros(5, dtype=np.float64),
         k=np.array([fx, 0, cx, 0, fy, cy, 0, 0, 1], dtype=np.float64),
         r=np.eye(3, dtype=np.float64).reshape(-1),
         p=np.array([fx, 0, cx, 0, 0, fy, cy, 0, 0, 0, 1, 0], dtype=np.float64),
-        binning_x=0, binning_y=0, roi=roi,
+        binning_x=0,
+        binning_y=0,
+        roi=roi,
     )
 
 

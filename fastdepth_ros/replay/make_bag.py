@@ -209,13 +209,17 @@ def tum_pairs(root: Path, max_dt: float = 0.02) -> List[Tuple[int, Path, Optiona
     return out
 
 
-def folder_pairs(rgb_spec: str, depth_spec: Optional[str], rate: float, start: float) -> List[Tuple[int, Path, Optional[Path]]]:
+def folder_pairs(
+    rgb_spec: str, depth_spec: Optional[str], rate: float, start: float
+) -> List[Tuple[int, Path, Optional[Path]]]:
     rgbs = _expand(rgb_spec)
     depths: List[Optional[Path]] = [None] * len(rgbs)
     if depth_spec:
         ds = _expand(depth_spec)
         if len(ds) != len(rgbs):
-            raise MakeBagError("%d colour images but %d depth images (%s, %s)" % (len(rgbs), len(ds), rgb_spec, depth_spec))
+            raise MakeBagError(
+                "%d colour images but %d depth images (%s, %s)" % (len(rgbs), len(ds), rgb_spec, depth_spec)
+            )
         depths = list(ds)
     if rate <= 0:
         raise MakeBagError("--rate must be positive")
@@ -231,18 +235,22 @@ def load_frames(pairs: Sequence[Tuple[int, Path, Optional[Path]]], depth_scale: 
         if shape is None:
             shape = rgb.shape[:2]
         elif rgb.shape[:2] != shape:
-            raise MakeBagError("%s: size %dx%d differs from the first image's %dx%d"
-                               % (rpath, rgb.shape[1], rgb.shape[0], shape[1], shape[0]))
+            raise MakeBagError(
+                "%s: size %dx%d differs from the first image's %dx%d"
+                % (rpath, rgb.shape[1], rgb.shape[0], shape[1], shape[0])
+            )
         depth = read_depth(dpath, depth_scale) if dpath is not None else None
         if depth is not None and depth.shape != shape:
-            raise MakeBagError("%s: depth is %dx%d, colour is %dx%d (depth must be registered to colour)"
-                               % (dpath, depth.shape[1], depth.shape[0], shape[1], shape[0]))
+            raise MakeBagError(
+                "%s: depth is %dx%d, colour is %dx%d (depth must be registered to colour)"
+                % (dpath, depth.shape[1], depth.shape[0], shape[1], shape[0])
+            )
         yield RGBDFrame(t_ns, rgb, depth)
 
 
 # --------------------------------------------------------------------------- writing
 def write_rgbd_bag(
-    out: "Path | str",
+    out: Path | str,
     frames: Iterable[RGBDFrame],
     intrinsics: Any,
     *,
@@ -276,14 +284,24 @@ def write_rgbd_bag(
         for f in it:
             h, w = f.rgb8.shape[:2]
             if (h, w) != (int(intrinsics.height), int(intrinsics.width)):
-                raise MakeBagError("frame at t=%d ns is %dx%d but the intrinsics are for %dx%d"
-                                   % (f.t_ns, w, h, intrinsics.width, intrinsics.height))
+                raise MakeBagError(
+                    "frame at t=%d ns is %dx%d but the intrinsics are for %dx%d"
+                    % (f.t_ns, w, h, intrinsics.width, intrinsics.height)
+                )
             if rgb_format == "raw":
-                writer.write(image_topic, bagio.IMAGE, f.t_ns, bagio.make_image(f.rgb8, "rgb8", f.t_ns, frame_id))
+                writer.write(
+                    image_topic, bagio.IMAGE, f.t_ns, bagio.make_image(f.rgb8, "rgb8", f.t_ns, frame_id)
+                )
             else:
-                writer.write(image_topic.rstrip("/") + "/compressed", bagio.COMPRESSED_IMAGE, f.t_ns,
-                             bagio.make_compressed(f.rgb8, f.t_ns, frame_id, rgb_format, jpeg_quality))
-            writer.write(info_topic, bagio.CAMERA_INFO, f.t_ns, bagio.make_camera_info(intrinsics, f.t_ns, frame_id))
+                writer.write(
+                    image_topic.rstrip("/") + "/compressed",
+                    bagio.COMPRESSED_IMAGE,
+                    f.t_ns,
+                    bagio.make_compressed(f.rgb8, f.t_ns, frame_id, rgb_format, jpeg_quality),
+                )
+            writer.write(
+                info_topic, bagio.CAMERA_INFO, f.t_ns, bagio.make_camera_info(intrinsics, f.t_ns, frame_id)
+            )
             if f.depth_m is not None:
                 d = np.asarray(f.depth_m, dtype=np.float32)
                 valid = np.isfinite(d) & (d > 0)
@@ -291,7 +309,9 @@ def write_rgbd_bag(
                     arr = np.where(valid, np.clip(np.rint(d * 1000.0), 0, 65535), 0).astype(np.uint16)
                 else:
                     arr = np.where(valid, d, np.nan).astype(np.float32)
-                writer.write(depth_topic, bagio.IMAGE, f.t_ns, bagio.make_image(arr, depth_encoding, f.t_ns, frame_id))
+                writer.write(
+                    depth_topic, bagio.IMAGE, f.t_ns, bagio.make_image(arr, depth_encoding, f.t_ns, frame_id)
+                )
         counts = dict(writer.counts)
     if not counts:
         raise MakeBagError("no frames to write")
@@ -306,17 +326,29 @@ def add_args(p: argparse.ArgumentParser) -> None:
     src.add_argument("--depth", help="folder or glob of depth images paired with --rgb by sorted order")
     p.add_argument("--intrinsics", required=True, help="calibration YAML/JSON file, or fx,fy,cx,cy")
     p.add_argument("--out", "-o", required=True, help="output bag directory (must not exist)")
-    p.add_argument("--depth-scale", type=float, default=None,
-                   help="depth units per metre in 16-bit files (default 5000 for --tum, else 1000)")
+    p.add_argument(
+        "--depth-scale",
+        type=float,
+        default=None,
+        help="depth units per metre in 16-bit files (default 5000 for --tum, else 1000)",
+    )
     p.add_argument("--rate", type=float, default=10.0, help="Hz, for --rgb (default 10)")
     p.add_argument("--start", type=float, default=1.0e9, help="first stamp (s since epoch) for --rgb")
     p.add_argument("--max-dt", type=float, default=0.02, help="TUM colour/depth association tolerance, s")
     p.add_argument("--max-frames", type=int, default=0, help="stop after N frames (0 = all)")
-    p.add_argument("--compress", choices=("none", "jpeg", "png"), default="none",
-                   help="store colour as CompressedImage (default: raw rgb8 Image)")
+    p.add_argument(
+        "--compress",
+        choices=("none", "jpeg", "png"),
+        default="none",
+        help="store colour as CompressedImage (default: raw rgb8 Image)",
+    )
     p.add_argument("--jpeg-quality", type=int, default=90)
-    p.add_argument("--depth-encoding", choices=("16UC1", "32FC1"), default="16UC1",
-                   help="ground truth as millimetres (16UC1) or metres (32FC1)")
+    p.add_argument(
+        "--depth-encoding",
+        choices=("16UC1", "32FC1"),
+        default="16UC1",
+        help="ground truth as millimetres (16UC1) or metres (32FC1)",
+    )
     p.add_argument("--storage", choices=("sqlite3", "mcap"), default="sqlite3")
     p.add_argument("--zstd", action="store_true", help="zstd-compress mcap chunks")
     p.add_argument("--frame-id", default="camera_optical_frame")
@@ -342,15 +374,26 @@ def cmd_make_bag(args: argparse.Namespace) -> int:
         first = read_rgb(pairs[0][1])
         intr = parse_intrinsics(args.intrinsics, first.shape[:2])
         counts = write_rgbd_bag(
-            args.out, load_frames(pairs, scale), intr, storage=args.storage, compress=args.zstd,
-            rgb_format="raw" if args.compress == "none" else args.compress, jpeg_quality=args.jpeg_quality,
-            depth_encoding=args.depth_encoding, frame_id=args.frame_id, image_topic=args.image_topic,
-            info_topic=args.info_topic, depth_topic=args.depth_topic, progress=sys.stderr.isatty(),
+            args.out,
+            load_frames(pairs, scale),
+            intr,
+            storage=args.storage,
+            compress=args.zstd,
+            rgb_format="raw" if args.compress == "none" else args.compress,
+            jpeg_quality=args.jpeg_quality,
+            depth_encoding=args.depth_encoding,
+            frame_id=args.frame_id,
+            image_topic=args.image_topic,
+            info_topic=args.info_topic,
+            depth_topic=args.depth_topic,
+            progress=sys.stderr.isatty(),
             total=len(pairs),
         )
     except (MakeBagError, bagio.BagError, OSError) as exc:
         print("make-bag: error: %s" % exc, file=sys.stderr)
         return 2
-    print("wrote %s (rosbag2 v%d, %s): %s" % (args.out, bagio.BAG_VERSION, args.storage,
-                                              ", ".join("%s x%d" % kv for kv in counts.items())))
+    print(
+        "wrote %s (rosbag2 v%d, %s): %s"
+        % (args.out, bagio.BAG_VERSION, args.storage, ", ".join("%s x%d" % kv for kv in counts.items()))
+    )
     return 0
