@@ -1,0 +1,537 @@
+"""The ROS 2 node: camera image (+ camera_info) in, metric depth (+ its camera_info) out.
+
+Threading, and why:
+
+* The image subscription callback does no work: it stores ``(msg, receive time)`` in a
+  :class:`~fastdepth_ros.latest.LatestSlot`.  A frame replaced there before the worker
+  took it is counted as dropped.  Nothing can queue without bound.
+* One worker thread takes the newest frame, converts it (``imaging``), runs the
+  :class:`~fastdepth_ros.pipeline.DepthPipeline` and publishes.  ONNX Runtime releases the
+  GIL, so the executor keeps serving callbacks, parameters and diagnostics meanwhile.
+* A steady-clock timer publishes ``/diagnostics`` at 1 Hz (steady so it keeps reporting
+  under ``use_sim_time`` even when no ``/clock`` arrives; frame age uses the node's ROS
+  clock, so it is right during bag replay).
+
+Only rclpy API common to Humble and later is used; the module stays Python 3.8 clean.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import replace
+from typing import Any, Dict, List, Optional, Tuple
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import (
+    FloatingPointRange,
+    IntegerRange,
+    ParameterDescriptor,
+    SetParametersResult,
+)
+from rclpy.clock import Clock, ClockType
+from rclpy.exceptions import ParameterException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+
+from . import diagnostics as dg
+from .engine import Engine, EngineConfig, ModelLoadError
+from .geometry import CameraInfoError, CameraIntrinsics
+from .imaging import (
+    ImageDecodeError,
+    compressed_to_numpy,
+    image_msg_to_rgb8,
+    numpy_to_image,
+    to_rgb8,
+)
+from .latest import LatestSlot
+from .pipeline import DepthPipeline, PipelineConfig
+from .resources import default_model_path
+from .visualize import colorize_depth
+
+NODE_NAME = "fastdepth"
+STAGES = ("queue", "convert", "preprocess", "inference", "postprocess", "publish", "total")
+PIPELINE_PARAMS = ("input_mode", "output_size", "output_encoding", "min_range_m", "max_range_m")
+CAMERA_INFO_CACHE = 10  # stamp-indexed camera_info kept for exact-stamp pairing
+OUTPUT_DEPTH = 2  # shallow reliable history: depth_image_proc (reliable) and viewers match
+INPUT_DEPTH = 5  # sensor-data QoS depth; the slot keeps only the newest anyway
+DIAGNOSTIC_PERIOD_S = 1.0
+
+
+def _float_range(lo: float, hi: float) -> List[FloatingPointRange]:
+    return [FloatingPointRange(from_value=float(lo), to_value=float(hi), step=0.0)]
+
+
+def _int_range(lo: int, hi: int) -> List[IntegerRange]:
+    return [IntegerRange(from_value=int(lo), to_value=int(hi), step=1)]
+
+
+# name -> (default, description, read_only, extra descriptor fields).  The README table in
+# docs/node.md lists the same.  Read-only ones need a restart (they shape the session or
+# the subscriptions).
+PARAMETERS: Dict[str, Tuple[Any, str, bool, Dict[str, Any]]] = {
+    "model_path": ("", "FastDepth ONNX file; empty = the package's share/models/fastdepth.onnx. "
+                   "Changing it at runtime loads the new model; a bad file is rejected and the "
+                   "old model keeps running.", False, {}),
+    "providers": (["cpu"], "ONNX Runtime execution providers in order of preference "
+                  "(tensorrt, cuda, cpu or full ORT names); CPU is always the last resort.",
+                  True, {}),
+    "provider_options": ("", "Extra ORT provider options, 'provider:key=value' separated by "
+                         "spaces or ';', e.g. 'tensorrt:trt_max_workspace_size=1073741824'.",
+                         True, {}),
+    "device_id": (0, "GPU index for TensorRT/CUDA.", True, {"integer_range": _int_range(0, 64)}),
+    "fp16": (False, "TensorRT FP16 kernels.", True, {}),
+    "trt_engine_cache_path": ("", "Directory for TensorRT engine/timing caches (empty = no "
+                              "cache; the first start then builds the engine).", True, {}),
+    "intra_op_threads": (0, "ORT intra-op threads (0 = ORT default, one per core).", True,
+                         {"integer_range": _int_range(0, 256)}),
+    "inter_op_threads": (1, "ORT inter-op threads.", True, {"integer_range": _int_range(0, 256)}),
+    "warmup_runs": (3, "Inference runs at start-up, kept out of the statistics.", True,
+                    {"integer_range": _int_range(0, 1000)}),
+    "image_transport": ("raw", "'raw': subscribe sensor_msgs/Image on 'image'; 'compressed': "
+                        "sensor_msgs/CompressedImage on '<resolved image topic>/compressed'.",
+                        True, {"additional_constraints": "raw | compressed"}),
+    "input_reliability": ("best_effort", "Image/camera_info subscription reliability: "
+                          "'best_effort' (sensor-data QoS, matches every publisher) or "
+                          "'reliable' (loses nothing, only matches reliable publishers).",
+                          True, {"additional_constraints": "best_effort | reliable"}),
+    "input_mode": ("crop", "'crop': the paper's centre crop (accuracy as published); "
+                   "'full': the whole field of view, squeezed to the model input.", False,
+                   {"additional_constraints": "crop | full"}),
+    "output_size": ("model", "Depth image grid: 'model' (e.g. 224x224), 'input' (camera "
+                    "size, NaN outside the crop) or 'WxH'.", False,
+                    {"additional_constraints": "model | input | <W>x<H>"}),
+    "output_encoding": ("32FC1", "'32FC1' metres (REP 117 NaN/Inf flags) or '16UC1' "
+                        "millimetres (0 = invalid).", False,
+                        {"additional_constraints": "32FC1 | 16UC1"}),
+    "min_range_m": (0.1, "Closer depths are flagged -Inf (16UC1: 0).", False,
+                    {"floating_point_range": _float_range(0.0, 1000.0)}),
+    "max_range_m": (10.0, "Farther depths are flagged +Inf (16UC1: 0; at most 65.535).", False,
+                    {"floating_point_range": _float_range(0.0, 1000.0)}),
+    "publish_colored": (True, "Publish depth/colored (rgb8 colour map) while it has "
+                        "subscribers; computed only then.", False, {}),
+    "expected_rate_hz": (10.0, "Minimum acceptable depth output rate for diagnostics "
+                         "(0 = only report 'No events recorded').", False,
+                         {"floating_point_range": _float_range(0.0, 1000.0)}),
+    "rate_tolerance": (0.1, "Relative tolerance on expected_rate_hz (diagnostic_updater's "
+                       "FrequencyStatus tolerance).", False,
+                       {"floating_point_range": _float_range(0.0, 1.0)}),
+    "diagnostic_window": (5, "Rate window in diagnostic updates (about seconds).", True,
+                          {"integer_range": _int_range(1, 100)}),
+    "max_latency_ms": (150.0, "WARN when the p95 receive-to-publish latency exceeds this "
+                       "(0 = off).", False, {"floating_point_range": _float_range(0.0, 60000.0)}),
+    "max_frame_age_ms": (500.0, "ERROR when a published frame's age (now - header.stamp) "
+                         "exceeds this (TimeStampStatus max_acceptable).", False,
+                         {"floating_point_range": _float_range(0.0, 3600000.0)}),
+    "min_frame_age_ms": (-1000.0, "ERROR when a stamp lies further in the future than this "
+                         "(TimeStampStatus min_acceptable; negative).", False,
+                         {"floating_point_range": _float_range(-3600000.0, 0.0)}),
+    "hardware_id": ("", "DiagnosticStatus.hardware_id (empty = the node's full name).", True, {}),
+}
+
+
+def parse_provider_options(text: str) -> Dict[str, Dict[str, str]]:
+    """'tensorrt:a=1 cuda:b=2;tensorrt:c=3' -> {full ORT provider name: {key: value}}."""
+    from .engine import provider_name
+
+    out: Dict[str, Dict[str, str]] = {}
+    for item in (t for t in re.split(r"[;\s]+", text.strip()) if t):
+        provider, sep, kv = item.partition(":")
+        key, eq, value = kv.partition("=")
+        if not sep or not eq or not key:
+            raise ValueError("provider option %r is not 'provider:key=value'" % item)
+        out.setdefault(provider_name(provider), {})[key] = value
+    return out
+
+
+def _stamp_s(stamp: Any) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+class DepthNode(Node):
+    """Monocular depth node; see the module docstring for the threading model."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        for name, (default, description, read_only, extra) in PARAMETERS.items():
+            self.declare_parameter(
+                name, default, ParameterDescriptor(description=description, read_only=read_only, **extra)
+            )
+        p = self._param
+        self._throttle = dg.LogThrottle(5.0)
+
+        # ---- model and pipeline (fatal on failure: raised to main())
+        self._engine_config = EngineConfig(
+            providers=list(p("providers")) or ["cpu"],
+            device_id=p("device_id"),
+            fp16=p("fp16"),
+            trt_engine_cache_path=os.path.expanduser(p("trt_engine_cache_path")),
+            intra_op_threads=p("intra_op_threads"),
+            inter_op_threads=p("inter_op_threads"),
+            warmup_runs=p("warmup_runs"),
+            extra_provider_options=parse_provider_options(p("provider_options")),
+        )
+        config = PipelineConfig(**{k: p(k) for k in PIPELINE_PARAMS}).validate()
+        engine = self._load_engine(p("model_path"))
+        self._pipeline = DepthPipeline(engine, config)
+        self._pipeline_lock = threading.Lock()
+        self._publish_colored = bool(p("publish_colored"))
+        for note in engine.notes:
+            self.get_logger().warn("execution provider: %s" % note)
+        self.get_logger().info(
+            "model %s (input %dx%d) on %s; input_mode=%s output_size=%s encoding=%s"
+            % (engine.model_path, engine.input_hw[1], engine.input_hw[0], engine.provider,
+               config.input_mode, config.output_size, config.output_encoding)
+        )
+
+        # ---- diagnostics state
+        steady = time.monotonic()
+        window = p("diagnostic_window")
+        self._input_rate = dg.FrequencyStatus(0.0, tolerance=p("rate_tolerance"), window_size=window,
+                                              now_s=steady)
+        self._output_rate = dg.FrequencyStatus(p("expected_rate_hz"), tolerance=p("rate_tolerance"),
+                                               window_size=window, now_s=steady)
+        self._age = dg.TimeStampStatus(p("min_frame_age_ms") / 1e3, p("max_frame_age_ms") / 1e3)
+        self._stats = dg.StageStats(STAGES, window=100)
+        self._input_errors = dg.ErrorLatch()
+        self._engine_errors = dg.ErrorLatch()
+        self._info_errors = dg.ErrorLatch()
+        self._max_latency_ms = float(p("max_latency_ms"))
+        self._hardware_id = p("hardware_id") or self.get_fully_qualified_name()
+        self._counts = {"published": 0, "colored": 0, "info_exact": 0, "info_latest": 0,
+                        "info_none": 0, "info_received": 0}
+
+        # ---- topics
+        reliable = p("input_reliability")
+        if reliable not in ("best_effort", "reliable"):
+            raise ValueError("input_reliability must be 'best_effort' or 'reliable', got %r" % reliable)
+        in_qos = QoSProfile(
+            history=HistoryPolicy.KEEP_LAST,
+            depth=INPUT_DEPTH,
+            reliability=(
+                ReliabilityPolicy.BEST_EFFORT if reliable == "best_effort" else ReliabilityPolicy.RELIABLE
+            ),
+        )
+        info_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=CAMERA_INFO_CACHE,
+                              reliability=in_qos.reliability)
+        out_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=OUTPUT_DEPTH,
+                             reliability=ReliabilityPolicy.RELIABLE)
+        self._slot: LatestSlot[Tuple[Any, float]] = LatestSlot()
+        self._infos: OrderedDict = OrderedDict()  # (sec, nanosec) -> CameraInfo
+        self._infos_lock = threading.Lock()
+        transport = p("image_transport")
+        if transport == "raw":
+            self._compressed = False
+            self._image_sub = self.create_subscription(Image, "image", self._on_image, in_qos)
+        elif transport == "compressed":
+            self._compressed = True
+            base = self.resolve_topic_name("image") if hasattr(self, "resolve_topic_name") else "image"
+            self._image_sub = self.create_subscription(
+                CompressedImage, base + "/compressed", self._on_image, in_qos
+            )
+        else:
+            raise ValueError("image_transport must be 'raw' or 'compressed', got %r" % transport)
+        self._info_sub = self.create_subscription(CameraInfo, "camera_info", self._on_info, info_qos)
+        self._depth_pub = self.create_publisher(Image, "depth", out_qos)
+        self._depth_info_pub = self.create_publisher(CameraInfo, "depth/camera_info", out_qos)
+        self._colored_pub = self.create_publisher(Image, "depth/colored", out_qos)
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.add_on_set_parameters_callback(self._on_parameters)
+
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._work, name="fastdepth_worker", daemon=True)
+        self._worker.start()
+        self._diag_timer = self.create_timer(
+            DIAGNOSTIC_PERIOD_S, self._publish_diagnostics, clock=Clock(clock_type=ClockType.STEADY_TIME)
+        )
+        self.get_logger().info(
+            "subscribed to %s (%s, %s); publishing %s, %s, %s"
+            % (self._image_sub.topic_name, transport, reliable, self._depth_pub.topic_name,
+               self._depth_info_pub.topic_name, self._colored_pub.topic_name)
+        )
+
+    # ------------------------------------------------------------------ helpers
+
+    def _param(self, name: str) -> Any:
+        return self.get_parameter(name).value
+
+    def _load_engine(self, model_path: str) -> Engine:
+        path = model_path or str(default_model_path())
+        if self._engine_config.trt_engine_cache_path and any(
+            "trt" in p.lower() or "tensorrt" in p.lower() for p in self._engine_config.providers
+        ):
+            try:
+                os.makedirs(self._engine_config.trt_engine_cache_path, exist_ok=True)
+            except OSError as exc:
+                self.get_logger().warn("cannot create TensorRT cache directory: %s" % exc)
+        return Engine(path, self._engine_config)
+
+    def _log_error(self, key: str, message: str) -> None:
+        suppressed = self._throttle.check(key)
+        if suppressed is not None:
+            extra = " (%d similar suppressed)" % suppressed if suppressed else ""
+            self.get_logger().error(message + extra)
+
+    def stop(self) -> None:
+        """Stop the worker (joins it); safe to call twice."""
+        self._stop.set()
+        self._slot.close()
+        if self._worker.is_alive() and threading.current_thread() is not self._worker:
+            self._worker.join(timeout=10.0)
+
+    # ------------------------------------------------------------------ callbacks
+
+    def _on_image(self, msg: Any) -> None:
+        """Executor thread: only store the newest frame (the worker does the work)."""
+        self._input_rate.tick()
+        self._slot.put((msg, time.perf_counter()))
+
+    def _on_info(self, msg: CameraInfo) -> None:
+        key = (msg.header.stamp.sec, msg.header.stamp.nanosec)
+        with self._infos_lock:
+            self._infos[key] = msg
+            self._infos.move_to_end(key)
+            while len(self._infos) > CAMERA_INFO_CACHE:
+                self._infos.popitem(last=False)
+            self._counts["info_received"] += 1
+
+    def _camera_info_for(self, header: Any) -> Tuple[Optional[CameraInfo], bool]:
+        """The info with the image's stamp if cached, else the latest; (info, exact)."""
+        key = (header.stamp.sec, header.stamp.nanosec)
+        with self._infos_lock:
+            info = self._infos.get(key)
+            if info is not None:
+                return info, True
+            if self._infos:
+                return next(reversed(self._infos.values())), False
+        return None, False
+
+    def _on_parameters(self, params: List[Any]) -> SetParametersResult:
+        """Apply safe runtime changes atomically; reject bad values with the reason."""
+        changes = {p.name: p.value for p in params}
+        pipeline_changes = {k: v for k, v in changes.items() if k in PIPELINE_PARAMS}
+        try:
+            if pipeline_changes:
+                replace(self._pipeline.config, **pipeline_changes).validate()
+            new_engine = None
+            if "model_path" in changes:
+                try:
+                    new_engine = self._load_engine(str(changes["model_path"]))
+                except ModelLoadError as exc:
+                    self._engine_errors.report("model reload failed: %s" % exc, kind="model")
+                    self._log_error("model", "model reload rejected, keeping the current model: %s" % exc)
+                    raise ValueError(str(exc)) from None
+        except ValueError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        with self._pipeline_lock:
+            if pipeline_changes:
+                self._pipeline.reconfigure(**pipeline_changes)
+            if new_engine is not None:
+                self._pipeline = DepthPipeline(new_engine, self._pipeline.config)
+                self.get_logger().info("loaded model %s on %s" % (new_engine.model_path, new_engine.provider))
+        if "publish_colored" in changes:
+            self._publish_colored = bool(changes["publish_colored"])
+        if "expected_rate_hz" in changes:
+            self._output_rate.min_hz = float(changes["expected_rate_hz"])
+        if "rate_tolerance" in changes:
+            self._output_rate.tolerance = self._input_rate.tolerance = float(changes["rate_tolerance"])
+        if "max_latency_ms" in changes:
+            self._max_latency_ms = float(changes["max_latency_ms"])
+        if "max_frame_age_ms" in changes:
+            self._age.max_acceptable_s = float(changes["max_frame_age_ms"]) / 1e3
+        if "min_frame_age_ms" in changes:
+            self._age.min_acceptable_s = float(changes["min_frame_age_ms"]) / 1e3
+        if pipeline_changes:
+            self.get_logger().info("reconfigured: %s" % pipeline_changes)
+        return SetParametersResult(successful=True)
+
+    # ------------------------------------------------------------------ worker
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            item = self._slot.take(timeout_s=0.5)
+            if item is None:
+                continue
+            try:
+                self._process(*item)
+            except Exception as exc:  # never let the worker die; report and go on
+                if self._stop.is_set() or not rclpy.ok(context=self.context):
+                    return
+                self._engine_errors.report("unexpected error: %r" % exc, kind="unexpected")
+                self._log_error("unexpected", "unexpected error processing a frame: %r" % exc)
+
+    def _process(self, msg: Any, received_s: float) -> None:
+        t_start = time.perf_counter()
+        try:
+            if self._compressed:
+                array, encoding = compressed_to_numpy(msg)
+                rgb = to_rgb8(array, encoding)
+            else:
+                rgb = image_msg_to_rgb8(msg)
+        except ImageDecodeError as exc:
+            self._input_errors.report("bad input image: %s" % exc, kind="decode")
+            self._log_error("decode", "dropping bad input image: %s" % exc)
+            return
+        t_converted = time.perf_counter()
+        with self._pipeline_lock:
+            pipeline = self._pipeline
+            publish_colored = self._publish_colored
+            try:
+                result = pipeline.process(rgb)
+            except ValueError as exc:  # geometry: a size the pipeline cannot plan
+                self._input_errors.report("bad input image: %s" % exc, kind="geometry")
+                self._log_error("geometry", "dropping input image: %s" % exc)
+                return
+            except Exception as exc:  # ORT raises its own types (provider/runtime failures)
+                self._engine_errors.report("inference failed on %s: %s" % (pipeline.engine.provider, exc),
+                                           kind="inference")
+                self._log_error("inference", "inference failed on %s: %s" % (pipeline.engine.provider, exc))
+                return
+            config = pipeline.config
+        t_processed = time.perf_counter()
+
+        header = msg.header
+        depth_msg = numpy_to_image(result.depth, result.encoding, header=header)
+        info_msg = self._depth_info(header, result, pipeline)
+        self._depth_pub.publish(depth_msg)
+        if info_msg is not None:
+            self._depth_info_pub.publish(info_msg)
+        if publish_colored and self._colored_pub.get_subscription_count() > 0:
+            rgb_depth = colorize_depth(result.depth, config.min_range_m, config.max_range_m, result.encoding)
+            self._colored_pub.publish(numpy_to_image(rgb_depth, "rgb8", header=header))
+            self._counts["colored"] += 1
+        t_published = time.perf_counter()
+
+        self._counts["published"] += 1
+        self._output_rate.tick()
+        self._age.tick(_stamp_s(header.stamp), self.get_clock().now().nanoseconds * 1e-9)
+        timings = {
+            "queue": (t_start - received_s) * 1e3,
+            "convert": (t_converted - t_start) * 1e3,
+            "publish": (t_published - t_processed) * 1e3,
+            "total": (t_published - received_s) * 1e3,
+        }
+        timings.update(result.timings_ms)
+        self._stats.add(timings)
+
+    def _depth_info(self, header: Any, result: Any, pipeline: DepthPipeline) -> Optional[CameraInfo]:
+        info, exact = self._camera_info_for(header)
+        if info is None:
+            self._counts["info_none"] += 1
+            return None
+        self._counts["info_exact" if exact else "info_latest"] += 1
+        try:
+            derived = pipeline.depth_camera_info(CameraIntrinsics.from_msg(info), result.geometry)
+        except (CameraInfoError, ValueError) as exc:
+            self._info_errors.report("bad camera_info: %s" % exc, kind="camera_info")
+            self._log_error("camera_info", "bad camera_info, publishing depth without "
+                            "depth/camera_info: %s" % exc)
+            return None
+        out = CameraInfo()
+        out.header.frame_id = header.frame_id
+        out.header.stamp = header.stamp
+        derived.fill_msg(out)
+        return out
+
+    # ------------------------------------------------------------------ diagnostics
+
+    def collect_statuses(self) -> List[dg.Status]:
+        """One update of every diagnostic task (also used by tests without DDS)."""
+        now = time.monotonic()
+        prefix = self.get_name() + ": "
+
+        inp = dg.Status(prefix + "input")
+        self._input_rate.run(inp, now)
+        inp.add("Frames received", self._slot.put_count)
+        inp.add("Frames dropped (replaced before processing)", self._slot.dropped_count)
+        inp.add("Topic", self._image_sub.topic_name)
+        self._input_errors.run(inp)
+
+        out = dg.Status(prefix + "depth output")
+        self._output_rate.run(out, now)
+        out.add("Depth images published", self._counts["published"])
+        out.add("Colored images published", self._counts["colored"])
+        out.add("Frames dropped (replaced before processing)", self._slot.dropped_count)
+        with self._pipeline_lock:
+            config = self._pipeline.config
+            engine = self._pipeline.engine
+        out.add("Encoding", config.output_encoding)
+        out.add("Output size", config.output_size)
+        out.add("Input mode", config.input_mode)
+
+        age = dg.Status(prefix + "frame age")
+        self._age.run(age)
+
+        lat = dg.Status(prefix + "latency")
+        self._stats.run(lat, "total", self._max_latency_ms)
+        lat.add("Maximum acceptable total p95 (ms)", self._max_latency_ms)
+
+        eng = dg.Status(prefix + "engine")
+        eng.add("Execution provider", engine.provider)
+        eng.add("Active providers", ", ".join(engine.active_providers))
+        eng.add("Requested providers", ", ".join(engine.requested_providers))
+        eng.add("Model name", engine.model_name)
+        eng.add("Model path", engine.model_path)
+        eng.add("Model input size (WxH)", "%dx%d" % (engine.input_hw[1], engine.input_hw[0]))
+        if engine.notes:
+            eng.add("Provider notes", "; ".join(engine.notes))
+        if engine.provider not in engine.requested_providers:
+            eng.merge(dg.WARN, "Running on %s, which was not requested." % engine.provider)
+        else:
+            eng.message = "Running on %s." % engine.provider
+        self._engine_errors.run(eng)
+
+        info = dg.Status(prefix + "camera_info")
+        with self._infos_lock:
+            received = self._counts["info_received"]
+        info.add("camera_info received", received)
+        info.add("Paired by exact stamp", self._counts["info_exact"])
+        info.add("Paired with latest (no exact stamp)", self._counts["info_latest"])
+        info.add("Depth without camera_info (none received yet)", self._counts["info_none"])
+        info.add("Topic", self._info_sub.topic_name)
+        if received == 0:
+            info.merge(dg.WARN, "No camera_info received; depth is published without depth/camera_info.")
+        self._info_errors.run(info)
+        return [inp, out, age, lat, eng, info]
+
+    def _publish_diagnostics(self) -> None:
+        statuses = self.collect_statuses()
+        self._diag_pub.publish(dg.to_ros(statuses, self._hardware_id, self.get_clock().now().to_msg()))
+
+
+def main(args: Optional[List[str]] = None) -> int:
+    """Console script ``depth_node``: spin until SIGINT/SIGTERM; 1 on a fatal start error."""
+    rclpy.init(args=args)
+    node: Optional[DepthNode] = None
+    try:
+        node = DepthNode()
+    except (ModelLoadError, ValueError, FileNotFoundError, ParameterException) as exc:
+        rclpy.logging.get_logger(NODE_NAME).fatal("cannot start: %s" % exc)
+        rclpy.try_shutdown()
+        return 1
+    except (KeyboardInterrupt, ExternalShutdownException):
+        rclpy.try_shutdown()
+        return 0
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.stop()
+        executor.shutdown(timeout_sec=1.0)
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,289 @@
+"""Real-process ROS 2 test harness: private DDS domain on SHM, node subprocess, test client.
+
+Why each piece:
+* ``isolate_dds()`` sets a private ``ROS_DOMAIN_ID`` (from the pid, so concurrent test
+  runs do not meet), localhost-only discovery, Fast DDS and the package's SHM profile
+  (the default transports drop 25-40 % of 640x480 frames between processes).  It must run
+  before ``rclpy.init`` and its environment is passed to the node subprocess.
+* ``NodeProcess`` starts the installed console script exactly as a user would
+  (``depth_node --ros-args --params-file config/fastdepth.yaml ...``), logs to a file (a
+  full pipe would block the node) and is always stopped (SIGINT, then kill).
+* ``Client`` is an rclpy node spinning in a background thread that publishes images and
+  camera_info and records everything the node publishes with its arrival time.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+PARAMS_FILE = REPO / "config" / "fastdepth.yaml"
+FASTDDS_PROFILE = REPO / "config" / "fastdds_shm.xml"
+
+
+def isolate_dds() -> Dict[str, str]:
+    """Put this process's DDS traffic on a private, local-only domain; returns the env."""
+    env = {
+        "ROS_DOMAIN_ID": os.environ.get("FASTDEPTH_TEST_DOMAIN_ID", str(1 + os.getpid() % 100)),
+        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+        "RMW_IMPLEMENTATION": "rmw_fastrtps_cpp",
+        "FASTDDS_DEFAULT_PROFILES_FILE": str(FASTDDS_PROFILE),
+    }
+    os.environ.update(env)
+    return dict(os.environ)
+
+
+def console_script(name: str) -> Path:
+    """The installed console script next to this interpreter (scripts/venv.sh installs it)."""
+    path = Path(sys.executable).parent / name
+    if not path.exists():
+        raise FileNotFoundError("%s not found; run scripts/venv.sh runtime,ros,test first" % path)
+    return path
+
+
+class NodeProcess:
+    """``depth_node`` as a subprocess with its output captured in a temporary file."""
+
+    def __init__(self, ros_args: Sequence[str], env: Dict[str, str], script: str = "depth_node") -> None:
+        self.log = tempfile.NamedTemporaryFile(prefix="depth_node_", suffix=".log", delete=False)
+        self.cmd = [str(console_script(script)), "--ros-args", "--params-file", str(PARAMS_FILE)]
+        self.cmd += list(ros_args)
+        self.proc = subprocess.Popen(
+            self.cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=str(REPO),
+            start_new_session=True,
+        )
+
+    def output(self) -> str:
+        self.log.flush()
+        return Path(self.log.name).read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def wait(self, timeout_s: float) -> Optional[int]:
+        try:
+            return self.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self, sig: int = signal.SIGINT, timeout_s: float = 10.0) -> Optional[int]:
+        """Signal, wait, kill if needed; returns the exit code of a clean stop, else None."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            if self.wait(timeout_s) is None:
+                self.proc.kill()
+                self.proc.wait(5.0)
+                return None
+        return self.proc.returncode
+
+    def close(self) -> None:
+        self.stop()
+        self.log.close()
+        try:
+            os.unlink(self.log.name)
+        except OSError:
+            pass
+
+
+def wait_for(predicate: Callable[[], Any], timeout_s: float, interval_s: float = 0.02) -> Any:
+    """Poll ``predicate`` until truthy (returned) or the timeout (returns the last value)."""
+    deadline = time.monotonic() + timeout_s
+    value = predicate()
+    while not value and time.monotonic() < deadline:
+        time.sleep(interval_s)
+        value = predicate()
+    return value
+
+
+def stamp_key(stamp: Any) -> Tuple[int, int]:
+    return int(stamp.sec), int(stamp.nanosec)
+
+
+class Client:
+    """Test-side rclpy node: publishes camera data, records the depth node's outputs."""
+
+    def __init__(self, ns: str, image_topic: str, info_topic: str, compressed: bool = False) -> None:
+        import rclpy
+        from diagnostic_msgs.msg import DiagnosticArray
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+        from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+
+        self.ns = ns
+        self.context = rclpy.context.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node("fastdepth_test_client", context=self.context)
+        reliable = ReliabilityPolicy.RELIABLE
+        pub_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5, reliability=reliable)
+        sub_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50, reliability=reliable)
+        image_cls = CompressedImage if compressed else Image
+        self.image_pub = self.node.create_publisher(image_cls, image_topic, pub_qos)
+        self.info_pub = self.node.create_publisher(CameraInfo, info_topic, pub_qos)
+        self.lock = threading.Lock()
+        self.depth: List[Tuple[float, Any]] = []
+        self.depth_info: List[Tuple[float, Any]] = []
+        self.colored: List[Tuple[float, Any]] = []
+        self.diagnostics: List[Tuple[float, Any]] = []
+        self.sent_at: Dict[Tuple[int, int], float] = {}
+        self.node.create_subscription(Image, ns + "/depth", self._rec(self.depth), sub_qos)
+        self.node.create_subscription(
+            CameraInfo, ns + "/depth/camera_info", self._rec(self.depth_info), sub_qos
+        )
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._rec(self.diagnostics), sub_qos)
+        self._colored_sub: Any = None
+        self._colored_cb = self._rec(self.colored)
+        self._image_cls = Image
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        try:
+            self.executor.spin()
+        except Exception:  # shutdown races end the spin; nothing to report
+            pass
+
+    def _rec(self, store: List[Tuple[float, Any]]) -> Callable[[Any], None]:
+        def callback(msg: Any) -> None:
+            with self.lock:
+                store.append((time.perf_counter(), msg))
+
+        return callback
+
+    def subscribe_colored(self) -> None:
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+        qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT)  # a viewer
+        self._colored_sub = self.node.create_subscription(
+            self._image_cls, self.ns + "/depth/colored", self._colored_cb, qos
+        )
+
+    def unsubscribe_colored(self) -> None:
+        if self._colored_sub is not None:
+            self.node.destroy_subscription(self._colored_sub)
+            self._colored_sub = None
+
+    def publish(self, image_msg: Any, info_msg: Any = None) -> None:
+        if info_msg is not None:
+            self.info_pub.publish(info_msg)
+        with self.lock:
+            self.sent_at[stamp_key(image_msg.header.stamp)] = time.perf_counter()
+        self.image_pub.publish(image_msg)
+
+    def wait_subscribed(self, timeout_s: float = 20.0) -> bool:
+        """Until the node's image subscription and our depth subscription are matched."""
+        return bool(wait_for(lambda: self.image_pub.get_subscription_count() > 0, timeout_s))
+
+    def depth_for(self, stamp: Any) -> Optional[Any]:
+        key = stamp_key(stamp)
+        with self.lock:
+            for _, msg in reversed(self.depth):
+                if stamp_key(msg.header.stamp) == key:
+                    return msg
+        return None
+
+    def info_for(self, stamp: Any) -> Optional[Any]:
+        key = stamp_key(stamp)
+        with self.lock:
+            for _, msg in reversed(self.depth_info):
+                if stamp_key(msg.header.stamp) == key:
+                    return msg
+        return None
+
+    def statuses(self, since_s: float = 0.0) -> List[Any]:
+        """Our node's DiagnosticStatus entries received after ``since_s`` (perf_counter)."""
+        out = []
+        with self.lock:
+            for t, arr in self.diagnostics:
+                if t >= since_s:
+                    out.extend(s for s in arr.status if s.hardware_id.startswith(self.ns + "/"))
+        return out
+
+    def find_status(self, name_suffix: str, since_s: float, level: Optional[int] = None,
+                    text: str = "") -> Optional[Any]:
+        for s in self.statuses(since_s):
+            if s.name.endswith(name_suffix) and (level is None or s.level[0] == level) and text in s.message:
+                return s
+        return None
+
+    def set_parameters(self, node_name: str, **values: Any) -> List[Any]:
+        """SetParameters service call (ros2cli is not installed); returns the results."""
+        from rcl_interfaces.srv import SetParameters
+        from rclpy.parameter import Parameter
+
+        client = self.node.create_client(SetParameters, node_name + "/set_parameters")
+        try:
+            if not client.wait_for_service(timeout_sec=10.0):
+                raise TimeoutError("no parameter service at %s" % node_name)
+            req = SetParameters.Request()
+            req.parameters = [Parameter(k, value=v).to_parameter_msg() for k, v in values.items()]
+            future = client.call_async(req)
+            if not wait_for(future.done, 20.0):
+                raise TimeoutError("set_parameters on %s timed out" % node_name)
+            return list(future.result().results)
+        finally:
+            self.node.destroy_client(client)
+
+    def close(self) -> None:
+        import rclpy
+
+        self.executor.shutdown(timeout_sec=1.0)
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+        self._thread.join(2.0)
+
+
+def status_values(status: Any) -> Dict[str, str]:
+    return {kv.key: kv.value for kv in status.values}
+
+
+def camera_info(width: int, height: int, fx: float = 525.0, fy: float = 525.0,
+                cx: Optional[float] = None, cy: Optional[float] = None, frame_id: str = "camera") -> Any:
+    """A pinhole sensor_msgs/CameraInfo (plumb_bob, zero distortion)."""
+    from sensor_msgs.msg import CameraInfo
+
+    cx = (width - 1) / 2.0 if cx is None else cx
+    cy = (height - 1) / 2.0 if cy is None else cy
+    msg = CameraInfo()
+    msg.header.frame_id = frame_id
+    msg.width, msg.height = width, height
+    msg.distortion_model = "plumb_bob"
+    msg.d = [0.0] * 5
+    msg.k = [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0]
+    msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    msg.p = [fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+    return msg
+
+
+def scene_rgb8(reference: Optional[Path], width: int = 640, height: int = 480) -> np.ndarray:
+    """A real indoor scene (the NYU reference sample, resized) or a textured gradient."""
+    import cv2
+
+    sample = reference / "official_sample" / "rgb.npy" if reference is not None else None
+    if sample is not None and sample.is_file():
+        rgb = (np.clip(np.load(sample), 0, 1) * 255).astype(np.uint8)
+        return np.ascontiguousarray(cv2.resize(rgb, (width, height), interpolation=cv2.INTER_LINEAR))
+    y, x = np.mgrid[0:height, 0:width]
+    img = np.stack([x * 255 // max(width - 1, 1), y * 255 // max(height - 1, 1), (x ^ y) & 255], axis=2)
+    return img.astype(np.uint8)
+
+
+def image_msg(rgb: np.ndarray, stamp_ns: int, frame_id: str = "camera", encoding: str = "rgb8") -> Any:
+    from fastdepth_ros.imaging import numpy_to_image
+
+    msg = numpy_to_image(rgb, encoding)
+    msg.header.frame_id = frame_id
+    msg.header.stamp.sec = int(stamp_ns // 1_000_000_000)
+    msg.header.stamp.nanosec = int(stamp_ns % 1_000_000_000)
+    return msg

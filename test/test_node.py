@@ -1,0 +1,334 @@
+"""The depth node as users run it: console script subprocess, real DDS (SHM, private domain).
+
+One node process serves the whole module (start-up costs seconds); tests that change
+parameters put them back.  No timing assertions: latency figures belong to the benchmark
+(test_node_benchmark.py); here "no growing latency" means the queue does not build.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any, Iterator, Tuple
+
+import numpy as np
+import pytest
+from ros_harness import (
+    Client,
+    NodeProcess,
+    camera_info,
+    image_msg,
+    isolate_dds,
+    scene_rgb8,
+    stamp_key,
+    status_values,
+    wait_for,
+)
+
+from fastdepth_ros.geometry import project
+from fastdepth_ros.imaging import image_to_numpy
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+rclpy = pytest.importorskip("rclpy", reason="rclpy not installed (scripts/venv.sh runtime,ros,test)")
+
+OK, WARN, ERROR = 0, 1, 2
+W, H = 640, 480
+NS = "/fdtest_%d" % os.getpid()
+NODE = NS + "/fastdepth"
+TIMEOUT_S = 15.0
+
+
+@pytest.fixture(scope="module")
+def setup(reference_model: Path) -> Iterator[Tuple[NodeProcess, Client]]:
+    env = isolate_dds()
+    proc = NodeProcess(
+        ["-p", "model_path:=%s" % reference_model, "-r", "__ns:=%s" % NS,
+         "-r", "image:=%s/cam/image_raw" % NS, "-r", "camera_info:=%s/cam/camera_info" % NS],
+        env,
+    )
+    client = None
+    try:
+        client = Client(NS, NS + "/cam/image_raw", NS + "/cam/camera_info")
+        if not client.wait_subscribed(40.0):
+            pytest.fail("depth node never subscribed; its output:\n" + proc.output())
+        yield proc, client
+    finally:
+        if client is not None:
+            client.close()
+        proc.close()
+
+
+class Frames:
+    """Stamps from the client's clock (frame age is then near zero), one per call."""
+
+    def __init__(self, client: Client, reference: Path) -> None:
+        self.client = client
+        self.rgb = scene_rgb8(reference, W, H)
+        self.info = camera_info(W, H, fx=518.9, fy=519.5, cx=325.6, cy=253.7, frame_id="cam_optical")
+
+    def now_ns(self) -> int:
+        return self.client.node.get_clock().now().nanoseconds
+
+    def send(self, msg: Any = None, info: Any = "default") -> Any:
+        msg = msg if msg is not None else image_msg(self.rgb, self.now_ns(), frame_id="cam_optical")
+        if info == "default":
+            info = self.info
+        if info is not None:
+            info.header = msg.header
+        self.client.publish(msg, info)
+        return msg
+
+    def served(self, msg: Any = None, info: Any = "default") -> Any:
+        """Publish a frame and return its depth (fails when none comes back)."""
+        for _ in range(3):  # the first frames may race discovery of our publisher
+            sent = self.send(msg, info)
+            depth = wait_for(lambda s=sent: self.client.depth_for(s.header.stamp), 5.0)
+            if depth is not None:
+                return depth
+            msg = None
+        pytest.fail("no depth for a good frame")
+
+
+@pytest.fixture
+def frames(setup: Tuple[NodeProcess, Client], reference: Path) -> Frames:
+    return Frames(setup[1], reference)
+
+
+def _depth_array(msg: Any) -> np.ndarray:
+    return image_to_numpy(msg)
+
+
+def test_depth_has_input_header_encoding_size_and_range(setup, frames: Frames) -> None:
+    proc, client = setup
+    sent = image_msg(frames.rgb, frames.now_ns(), frame_id="cam_optical")
+    depth = frames.served(sent)  # looked up by the sent stamp: exact stamp match
+    assert stamp_key(depth.header.stamp) == stamp_key(sent.header.stamp), proc.output()
+    assert depth.header.frame_id == "cam_optical"
+    assert depth.encoding == "32FC1"
+    assert (depth.width, depth.height) == (224, 224)  # output_size: model
+    d = _depth_array(depth)
+    finite = np.isfinite(d)
+    assert finite.mean() > 0.9, "mostly valid depth expected for an indoor scene"
+    assert d[finite].min() >= 0.1 and d[finite].max() <= 10.0  # min/max_range_m
+    assert np.all(np.isnan(d[~finite]) | np.isinf(d[~finite]))  # REP 117 flags only
+
+
+def _expected_uv(xy: np.ndarray) -> np.ndarray:
+    """Input pixel centres -> depth pixel centres for the paper crop of 640x480 -> 224x224,
+    written out from the official steps: resize 480 -> 250 rows (640 -> 333 cols), centre
+    crop 228x304 (offsets 11, 14), resize to 224x224.  Edge coordinates: centre + 0.5."""
+    u = ((xy[:, 0] + 0.5) * 333 / 640 - 14) * 224 / 304 - 0.5
+    v = ((xy[:, 1] + 0.5) * 250 / 480 - 11) * 224 / 228 - 0.5
+    return np.stack([u, v], axis=1)
+
+
+def test_depth_camera_info_matches_depth_grid(setup, frames: Frames) -> None:
+    _, client = setup
+    depth = frames.served()
+    info = wait_for(lambda: client.info_for(depth.header.stamp), TIMEOUT_S)
+    assert info is not None
+    assert info.header.frame_id == depth.header.frame_id
+    assert (info.width, info.height) == (depth.width, depth.height)
+    assert info.binning_x == 0 and info.binning_y == 0 and info.roi.width == 0
+    k_in = np.array(frames.info.k).reshape(3, 3)
+    k_out = np.array(info.k).reshape(3, 3)
+    p_out = np.array(info.p).reshape(3, 4)
+    points = np.array([[0.0, 0.0, 2.0], [0.3, -0.2, 1.5], [-0.5, 0.4, 3.0], [0.1, 0.1, 0.8]])
+    uv_depth = project(k_out, points)
+    assert np.allclose(uv_depth, _expected_uv(project(k_in, points)), atol=1e-6)
+    assert np.allclose(project(p_out[:, :3], points), uv_depth, atol=1e-6)
+
+
+def test_diagnostics_report_rates_latency_provider_and_model(setup, frames: Frames) -> None:
+    _, client = setup
+    for _ in range(5):
+        frames.served()
+    since = time.perf_counter()
+    frames.served()
+    assert wait_for(lambda: client.find_status("latency", since), 5.0)
+    by_name = {s.name.split(": ", 1)[1]: s for s in client.statuses(since)}
+    assert {"input", "depth output", "frame age", "latency", "engine", "camera_info"} <= set(by_name)
+    for s in by_name.values():
+        assert s.hardware_id == NODE
+    eng = status_values(by_name["engine"])
+    assert eng["Execution provider"] == "CPUExecutionProvider"
+    assert eng["Model name"] == "fastdepth_pruned_ref"
+    assert eng["Model input size (WxH)"] == "224x224"
+    lat = status_values(by_name["latency"])
+    for stage in ("convert", "preprocess", "inference", "postprocess", "publish", "total"):
+        for stat in ("p50", "p95", "max"):
+            value = float(lat["%s %s (ms)" % (stage, stat)])
+            assert math.isfinite(value) and 0.0 <= value < 10000.0, (stage, stat, value)
+    assert float(lat["inference p50 (ms)"]) > 0.0
+    inp = status_values(by_name["input"])
+    assert int(inp["Frames received"]) >= 6
+    assert float(inp["Actual frequency (Hz)"]) > 0.0
+    out = status_values(by_name["depth output"])
+    assert int(out["Depth images published"]) >= 6
+    age = status_values(by_name["frame age"])
+    assert 0.0 <= float(age["Latest timestamp delay (s)"]) < 5.0
+    assert by_name["camera_info"].level[0] == OK, by_name["camera_info"].message
+
+
+def _ok(results) -> bool:
+    return bool(results) and all(r.successful for r in results)
+
+
+def test_runtime_parameters_apply_and_bad_ones_are_rejected(setup, frames: Frames, tmp_path: Path) -> None:
+    _, client = setup
+    try:
+        assert _ok(client.set_parameters(NODE, output_encoding="16UC1"))
+        depth = frames.served()
+        assert depth.encoding == "16UC1"
+        mm = _depth_array(depth)
+        assert mm.dtype == np.uint16 and np.all((mm == 0) | ((mm >= 100) & (mm <= 10000)))
+
+        assert _ok(client.set_parameters(NODE, output_size="320x240", output_encoding="32FC1"))
+        depth = frames.served()
+        info = wait_for(lambda: client.info_for(depth.header.stamp), TIMEOUT_S)
+        assert (depth.width, depth.height, depth.encoding) == (320, 240, "32FC1")
+        assert (info.width, info.height) == (320, 240)
+
+        assert _ok(client.set_parameters(NODE, output_size="input", input_mode="full"))
+        depth = frames.served()
+        info = wait_for(lambda: client.info_for(depth.header.stamp), TIMEOUT_S)
+        assert (depth.width, depth.height) == (W, H)
+        assert np.allclose(np.array(info.k), np.array(frames.info.k))  # the camera's own grid
+
+        bad = {
+            "output_encoding": ("rgb8", "encoding"),
+            "output_size": ("12xfoo", "output size"),
+            "input_mode": ("zoom", "input_mode"),
+            "min_range_m": (50.0, "min_range_m"),  # above max_range_m (10)
+            "model_path": (str(tmp_path / "missing.onnx"), "missing.onnx"),
+        }
+        for name, (value, why) in bad.items():
+            results = client.set_parameters(NODE, **{name: value})
+            assert not results[0].successful, name
+            assert why in results[0].reason, (name, results[0].reason)
+        corrupt = tmp_path / "corrupt.onnx"
+        corrupt.write_bytes(b"not an onnx graph" * 10)
+        since = time.perf_counter()
+        results = client.set_parameters(NODE, model_path=str(corrupt))
+        assert not results[0].successful and "corrupt.onnx" in results[0].reason
+        assert wait_for(lambda: client.find_status("engine", since, ERROR, "model reload failed"), 5.0)
+        results = client.set_parameters(NODE, providers=["cuda"])
+        assert not results[0].successful  # read-only: needs a restart
+        results = client.set_parameters(NODE, max_range_m=5)  # int for a double parameter
+        assert not results[0].successful
+        depth = frames.served()  # the node still serves with the previous settings
+        assert (depth.width, depth.height, depth.encoding) == (W, H, "32FC1")
+    finally:
+        client.set_parameters(NODE, output_encoding="32FC1", output_size="model", input_mode="crop")
+
+
+def test_colored_only_while_subscribed(setup, frames: Frames) -> None:
+    _, client = setup
+    frames.served()
+    assert not client.colored
+    client.subscribe_colored()
+    try:
+        def colored_frame():
+            sent = frames.send()
+            found = wait_for(
+                lambda: [m for _, m in list(client.colored) if m.header.stamp == sent.header.stamp], 3.0
+            )
+            return found[0] if found else None
+
+        msg = wait_for(colored_frame, TIMEOUT_S, interval_s=0.0)
+        assert msg is not None and msg.encoding == "rgb8" and (msg.width, msg.height) == (224, 224)
+    finally:
+        client.unsubscribe_colored()
+
+
+def _bad_images(good: Any):
+    """(label, message, expected text) for every malformed image the issue lists."""
+    from sensor_msgs.msg import Image
+
+    def clone(**fields: Any) -> Any:
+        m = Image()
+        m.header = good.header
+        m.height, m.width, m.encoding, m.step = good.height, good.width, good.encoding, good.step
+        m.data = good.data
+        for k, v in fields.items():
+            setattr(m, k, v)
+        return m
+
+    short = clone()
+    short.data = good.data[: len(good.data) // 2]
+    return [
+        ("wrong encoding", clone(encoding="xyz123"), "unsupported encoding"),
+        ("depth encoding", clone(encoding="32FC1", step=W * 4, height=H * 3 // 4), "depth encoding"),
+        ("short buffer", short, "short buffer"),
+        ("zero size", clone(width=0, height=0, step=0), "zero-size"),
+        ("absurd size", clone(width=100000, height=100000, step=300000), "absurd image size"),
+    ]
+
+
+def test_bad_images_give_error_diagnostic_and_next_good_frame_is_served(setup, frames: Frames) -> None:
+    _, client = setup
+    frames.served()
+    for label, bad, text in _bad_images(image_msg(frames.rgb, frames.now_ns(), frame_id="cam_optical")):
+        since = time.perf_counter()
+        frames.send(bad, info=None)
+        status = wait_for(lambda t=text, s=since: client.find_status("input", s, ERROR, t), 5.0)
+        assert status is not None, "no ERROR diagnostic for %s" % label
+        assert frames.served() is not None
+
+
+@pytest.mark.parametrize(
+    "label,info_fields,text",
+    [
+        ("NaN intrinsics", {"k": [math.nan] * 9}, "NaN"),
+        ("zero focal length", {"k": [0.0, 0.0, 320.0, 0.0, 0.0, 240.0, 0.0, 0.0, 1.0]}, "focal"),
+        ("size mismatch", {"width": 1280, "height": 720}, "describes a"),
+    ],
+)
+def test_bad_camera_info_errors_but_depth_is_still_published(setup, frames: Frames, label, info_fields,
+                                                             text) -> None:
+    _, client = setup
+    bad = camera_info(W, H, frame_id="cam_optical")
+    for k, v in info_fields.items():
+        setattr(bad, k, v)
+    since = time.perf_counter()
+    depth = frames.served(info=bad)  # depth still comes, for the very frame with bad info
+    assert wait_for(lambda: client.find_status("camera_info", since, ERROR, text), 5.0), label
+    assert client.info_for(depth.header.stamp) is None  # no wrong camera_info was published
+    good = frames.served()
+    assert wait_for(lambda: client.info_for(good.header.stamp), 5.0) is not None
+
+
+def test_burst_drops_frames_without_building_a_queue(setup, frames: Frames) -> None:
+    _, client = setup
+    frames.served()
+    since = time.perf_counter()
+    assert wait_for(lambda: client.find_status("input", since), 5.0)
+    dropped_key = "Frames dropped (replaced before processing)"
+    before = int(status_values(client.find_status("input", since))[dropped_key])
+    n = 120
+    sent = []
+    start_ns = frames.now_ns()
+    for i in range(n):  # back to back: far above the model's rate
+        msg = image_msg(frames.rgb, start_ns + i * 1000, frame_id="cam_optical")
+        frames.send(msg)
+        sent.append(stamp_key(msg.header.stamp))
+    last = sent[-1]
+    got_last = wait_for(lambda: any(stamp_key(m.header.stamp) == last for _, m in list(client.depth)), 10.0)
+    assert got_last, "the newest frame of the burst must be processed promptly"
+    sent_set = set(sent)
+    received = [(t, stamp_key(m.header.stamp)) for t, m in list(client.depth)]
+    received = [(t, s) for t, s in received if s in sent_set]
+    stamps = [s for _, s in received]
+    assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps), "newest-first, no repeats"
+    assert len(stamps) < n, "a burst far above the model rate must drop frames"
+    since = time.perf_counter()
+    status = wait_for(lambda: client.find_status("input", since), 5.0)
+    after = int(status_values(status)[dropped_key])
+    assert after > before, "drops are counted"
+    # No queue: a frame's time from publish to depth does not grow through the burst.
+    lat = [t - client.sent_at[s] for t, s in received]
+    k = max(1, len(lat) // 4)
+    early, late = lat[:k], lat[-k:]
+    assert max(late) <= 5.0 * max(early) + 0.5, (early, late)
