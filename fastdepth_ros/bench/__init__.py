@@ -1,0 +1,321 @@
+"""``fastdepth-ros bench``: what this machine does with FastDepth, in one JSON + one table.
+
+Figures (each median / p90 / p99 / n over many runs after warm-up):
+
+1. model-only latency per available execution provider and ORT thread count, for the
+   shipped model, the reference pruned model (../shared/reference) and the unpruned
+   architecture (exported from ``training.model`` at bench time);
+2. encoder vs decoder time (the paper's Fig. 3) from ORT profiling;
+3. the same architectures in PyTorch eager, interleaved with ORT in the same rotation
+   (ratio ORT / eager);
+4. the node end to end across processes (``bench/e2e.py``);
+5. MACs, parameters and a roofline fraction (model GMAC/s / measured MatMul peak).
+
+Torch is imported only by the parts that need it (unpruned export, eager timing); without
+torch those rows are skipped with the reason recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+from .report import loadavg, machine_info, machine_label, render
+
+NON_COMPUTE_PROVIDERS = {"AzureExecutionProvider"}  # remote endpoints, not a compute EP
+DEFAULT_E2E_MODES = "30,max,lockstep"
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def add_bench_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", default="", help="JSON result file (default: print only)")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny smoke setting: few runs, 3 s e2e (numbers not meaningful)")
+    p.add_argument("--runs", type=int, default=200, help="timed runs per configuration")
+    p.add_argument("--warmup", type=int, default=20, help="warm-up runs per configuration")
+    p.add_argument("--threads", default="1,2", help="ORT/torch intra-op thread counts")
+    p.add_argument("--providers", default="",
+                   help="execution providers to measure (default: every compute EP this ORT offers)")
+    p.add_argument("--models", default="shipped,reference,unpruned",
+                   help="which of shipped,reference,unpruned to measure")
+    p.add_argument("--model", action="append", default=[], metavar="LABEL=PATH",
+                   help="extra ONNX model to measure (repeatable)")
+    p.add_argument("--reference-dir", default="", help="default: resources.reference_dir()")
+    p.add_argument("--no-eager", action="store_true", help="skip PyTorch eager timing")
+    p.add_argument("--no-breakdown", action="store_true", help="skip encoder/decoder profiling")
+    p.add_argument("--profile-runs", type=int, default=100, help="profiled runs per model")
+    p.add_argument("--no-e2e", action="store_true", help="skip the node end-to-end run")
+    p.add_argument("--e2e-model", default="reference",
+                   help="model label (or ONNX path) for the node run (default: reference)")
+    p.add_argument("--e2e-modes", default=DEFAULT_E2E_MODES,
+                   help="comma list of publish rates in Hz, 'max' and/or 'lockstep'")
+    p.add_argument("--e2e-seconds", type=float, default=15.0, help="measuring window per mode")
+    p.add_argument("--e2e-param", action="append", default=[], metavar="NAME:=VALUE",
+                   help="extra depth_node parameter (repeatable)")
+    p.add_argument("--peak-size", type=int, default=1024, help="square MatMul size for the peak")
+    p.add_argument("--label", default="", help="machine label stored in the result")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "bench", help="latency/throughput benchmark: model-only, encoder/decoder, eager, node e2e",
+        description=__doc__.splitlines()[0])
+    add_bench_args(p)
+    p.set_defaults(func=cmd_bench)
+
+
+def _specs(args: argparse.Namespace, tmpdir: str, notes: List[str]):
+    from ..resources import default_model_path, reference_dir
+    from .models import ModelSpec
+
+    wanted = [m.strip() for m in args.models.split(",") if m.strip()]
+    specs = []
+    if "shipped" in wanted:
+        try:
+            path = default_model_path()
+        except FileNotFoundError as exc:
+            path = None
+            notes.append("shipped model: %s" % exc)
+        if path is not None and path.is_file():
+            spec = ModelSpec("shipped", str(path))
+            card = path.with_suffix(".json")
+            if card.is_file():
+                try:
+                    arch = json.loads(card.read_text()).get("architecture", {})
+                    keys = ("encoder_widths", "decoder_widths", "upsample", "depthwise", "skip",
+                            "decoder_kernel")
+                    if all(k in arch for k in keys[:2]):
+                        spec.torch_config = {k: arch[k] for k in keys if k in arch}
+                except (OSError, ValueError):
+                    pass
+            specs.append(spec)
+        elif path is not None:
+            notes.append("shipped model not found (%s): not trained/installed yet" % path)
+    if "reference" in wanted:
+        ref = Path(args.reference_dir) if args.reference_dir else reference_dir()
+        path = ref / "fastdepth_pruned_ref.onnx"
+        if path.is_file():
+            spec = ModelSpec("reference", str(path), torch_config="pruned",
+                             note="official pruned FastDepth (../shared/reference)")
+            layers = ref / "fastdepth_pruned_ref_layers.json"
+            if layers.is_file():
+                table = json.loads(layers.read_text())
+                spec.info["layer_table_macs"] = table.get("macs")
+                spec.info["layer_table_params"] = table.get("params")
+            specs.append(spec)
+        else:
+            notes.append("reference model not found: %s" % path)
+    if "unpruned" in wanted:
+        try:
+            from .models import export_unpruned
+
+            specs.append(export_unpruned(tmpdir))
+        except ImportError as exc:
+            notes.append("unpruned architecture skipped (needs torch and onnx): %s" % exc)
+    for item in args.model:
+        label, sep, path = item.partition("=")
+        if not sep:
+            label, path = Path(item).stem, item
+        specs.append(ModelSpec(label, path))
+    return specs
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    if args.quick:
+        args.runs, args.warmup, args.profile_runs = min(args.runs, 10), min(args.warmup, 2), 5
+        args.e2e_seconds, args.peak_size = min(args.e2e_seconds, 3.0), min(args.peak_size, 256)
+    results = run_bench(args)
+    text = render(results)
+    print(text)
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=1) + "\n")
+        _log("wrote %s" % out)
+    return 0
+
+
+def run_bench(args: argparse.Namespace) -> Dict[str, object]:
+    import onnxruntime as ort
+
+    from . import models as M
+
+    t_start = time.time()
+    machine = machine_info()
+    notes: List[str] = []
+    threads = [int(t) for t in str(args.threads).split(",") if t.strip()]
+    providers = [p.strip() for p in args.providers.split(",") if p.strip()] or [
+        p for p in ort.get_available_providers() if p not in NON_COMPUTE_PROVIDERS]
+    results: Dict[str, object] = {
+        "tool": "fastdepth-ros bench",
+        "label": args.label or machine_label(machine),
+        "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t_start)),
+        "settings": {k: v for k, v in vars(args).items() if k != "func"},
+        "machine": machine,
+        "notes": notes,
+    }
+    with tempfile.TemporaryDirectory(prefix="fdbench_") as tmp:
+        specs = _specs(args, tmp, notes)
+        # ---- 5. MACs / params
+        models_info: Dict[str, Dict[str, object]] = {}
+        for s in specs:
+            info: Dict[str, object] = {"path": s.path, "note": s.note, **s.info}
+            try:
+                info.update(M.graph_cost(s.path))
+                info["macs_source"] = "ONNX graph (conv out_hw*cout*cin/groups*k*k)"
+            except ImportError:
+                info["macs_source"] = "unavailable (pip install onnx)"
+            except Exception as exc:  # a graph shape inference cannot handle
+                info["macs_source"] = "unavailable: %s" % exc
+            models_info[s.label] = info
+        results["models"] = models_info
+
+        # ---- roofline peak first (machine property, before the long rotation)
+        _log("peak: %dx%d MatMul, threads %s" % (args.peak_size, args.peak_size, threads))
+        results["peak"] = M.matmul_peak(threads, n=args.peak_size, runs=10 if args.quick else 20)
+
+        # ---- 1 + 3. latency, ORT and eager interleaved
+        runners = []
+        for s in specs:
+            for prov in providers:
+                for t in threads:
+                    try:
+                        r = M.ort_runner(s, prov, t, args.warmup)
+                    except Exception as exc:
+                        notes.append("%s on %s/%d threads: %s" % (s.label, prov, t, exc))
+                        continue
+                    if r.engine.provider != prov and prov != "CPUExecutionProvider":
+                        notes.append("%s: %s fell back to %s (%s)" % (
+                            s.label, prov, r.engine.provider, "; ".join(r.engine.notes)))
+                        continue
+                    runners.append(r)
+        eager_ok = not args.no_eager
+        if eager_ok:
+            try:
+                import torch  # noqa: F401
+            except ImportError as exc:
+                eager_ok = False
+                notes.append("PyTorch eager skipped: %s" % exc)
+        if eager_ok:
+            for s in specs:
+                if s.torch_config is None:
+                    continue
+                for t in threads:
+                    try:
+                        r = M.eager_runner(s, t, args.warmup)
+                    except Exception as exc:
+                        notes.append("eager %s: %s" % (s.label, exc))
+                        break
+                    runners.append(r)
+        _log("latency: %d configurations x %d runs (interleaved)" % (len(runners), args.runs))
+        M.rotate(runners, args.runs, progress=lambda d, n: _log("  %d/%d" % (d, n)) if d % 100 == 0 else None)
+        latency = _latency_rows(runners, models_info, results["peak"])
+        results["latency"] = latency
+        del runners
+
+        # ---- 2. encoder / decoder
+        breakdown = []
+        if not args.no_breakdown and "CPUExecutionProvider" in providers:
+            for s in specs:
+                for t in threads:
+                    _log("breakdown: %s, %d threads" % (s.label, t))
+                    try:
+                        breakdown.append(M.profile_split(s, t, args.profile_runs, args.warmup))
+                    except ImportError as exc:
+                        breakdown.append({"model": s.label, "threads": t,
+                                          "error": "needs onnx: %s" % exc})
+        results["breakdown"] = breakdown
+
+        # ---- 4. node end to end
+        if not args.no_e2e:
+            results["e2e"] = _e2e(args, specs, latency, notes)
+    machine["loadavg_end"] = loadavg()
+    results["wall_s"] = round(time.time() - t_start, 1)
+    return results
+
+
+def _latency_rows(runners, models_info, peak) -> List[Dict[str, object]]:
+    from .report import summarize
+
+    rows: List[Dict[str, object]] = []
+    for r in runners:
+        label, runtime, t = r.key
+        stats = summarize(r.samples)
+        row: Dict[str, object] = {"model": label, "runtime": runtime, "threads": t, "stats_ms": stats}
+        med = stats.get("median")
+        if med:
+            row["fps_at_median"] = round(1e3 / med, 1)
+            macs = models_info.get(label, {}).get("macs")
+            if macs:
+                gmacs = macs / (med / 1e3) / 1e9
+                row["gmacs_per_s"] = round(gmacs, 2)
+                pk = peak.get("by_threads", {}).get(str(t), {}).get("gmacs_per_s")
+                if pk:
+                    row["peak_fraction"] = round(gmacs / pk, 3)
+        rows.append(row)
+    for row in rows:  # ORT / eager ratio for the same model and thread count
+        if row["runtime"] == "torch-eager":
+            continue
+        twin = [x for x in rows if x["runtime"] == "torch-eager" and x["model"] == row["model"]
+                and x["threads"] == row["threads"]]
+        if twin and twin[0]["stats_ms"].get("median"):
+            row["ort_over_eager"] = round(row["stats_ms"]["median"] / twin[0]["stats_ms"]["median"], 3)
+    return rows
+
+
+def _e2e(args, specs, latency, notes) -> List[Dict[str, object]]:
+    from .e2e import run_e2e
+
+    path: Optional[str] = None
+    for s in specs:
+        if s.label == args.e2e_model:
+            path = s.path
+    if path is None and Path(args.e2e_model).is_file():
+        path = args.e2e_model
+    if path is None:
+        notes.append("e2e skipped: model %r not available" % args.e2e_model)
+        return []
+    try:
+        import rclpy  # noqa: F401
+    except ImportError as exc:
+        notes.append("e2e skipped: rclpy not installed (%s)" % exc)
+        return []
+    modes = [m.strip() for m in args.e2e_modes.split(",") if m.strip()]
+    _log("e2e: depth_node with %s, modes %s" % (path, modes))
+    rows = run_e2e(path, modes, args.e2e_seconds, warmup_s=1.0 if args.quick else 3.0,
+                   extra_params=args.e2e_param, log=_log)
+    # the node runs ORT with its configured threads (0 = ORT default = one per core)
+    model_only = [x for x in latency if x["model"] == args.e2e_model and x["runtime"] != "torch-eager"]
+    best = max(model_only, key=lambda x: x["threads"]) if model_only else None
+    for r in rows:
+        if "error" in r or best is None:
+            continue
+        mo = best["stats_ms"]["median"]
+        r["model_only_median_ms"] = mo
+        r["model_only_threads"] = best["threads"]
+        p50 = r["latency_ms"].get("median")
+        if p50 is None:
+            continue
+        r["overhead_over_model_ms"] = round(p50 - mo, 3)
+        if r["mode"].endswith("Hz"):
+            ok_lat = p50 <= mo + 3.0
+            ok_rate = r["dropped"] == 0 and r["backlog"] == 0
+            r["verdict"] = "p50 %.2f ms vs model-only %.2f + 3 ms: %s; %s" % (
+                p50, mo, "OK" if ok_lat else "OVER BUDGET",
+                "holds the rate with zero drops/backlog" if ok_rate else
+                "does NOT hold the rate (%d dropped, backlog %d)" % (r["dropped"], r["backlog"]))
+    return rows
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="run_bench", description=__doc__.splitlines()[0])
+    add_bench_args(parser)
+    return cmd_bench(parser.parse_args(argv))

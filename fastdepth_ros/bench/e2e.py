@@ -1,0 +1,355 @@
+"""Node end to end across processes: camera publisher -> ``depth_node`` -> depth receiver.
+
+The bench starts the real console script ``depth_node`` (its own process, the shipped
+parameter file plus ``model_path``) and, per mode, a driver process (``python -m
+fastdepth_ros.bench.e2e``) that publishes 640x480 rgb8 ``image`` + ``camera_info`` stamped
+with the host clock at publish time, and subscribes ``depth`` + ``depth/camera_info``.
+
+* latency = receive time - header.stamp (same host clock, so no sync error);
+* output rate = depth images received per second of the measuring window;
+* dropped = frames published in the window whose depth never arrived (the node keeps only
+  the newest frame, so under overload it drops instead of queueing);
+* backlog = outputs still arriving more than one frame period after the publisher stopped
+  (queued work), plus the latency drift from the first to the last quarter of the window;
+* node CPU % from /proc/<pid>/stat (utime+stime over the window; 100 % = one core), peak
+  RSS from /proc/<pid>/status VmHWM;
+* the node's own per-stage timings (queue, convert, preprocess, inference, postprocess,
+  publish) from its /diagnostics, to show where the time goes.
+
+Modes: ``30`` (or any rate in Hz), ``max`` (publish back to back: the publisher competes
+with the node for the CPU, as a too-fast camera driver would) and ``lockstep`` (publish the
+next frame as soon as the previous depth arrived: the node's sustainable throughput).
+
+DDS setup is private to the run (a random ROS_DOMAIN_ID, localhost discovery, Fast DDS with
+the package's shared-memory profile), so a bench never talks to a live robot graph.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from .report import summarize
+
+CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+WIDTH, HEIGHT = 640, 480
+
+
+# --------------------------------------------------------------------------- environment
+
+
+def ros_env(domain_id: Optional[int] = None) -> Dict[str, str]:
+    """Environment for a private, local-only ROS 2 graph with the shared-memory profile."""
+    from ..resources import share_dir
+
+    env = dict(os.environ)
+    env["ROS_DOMAIN_ID"] = str(domain_id if domain_id is not None else random.randint(101, 199))
+    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    env.pop("ROS_LOCALHOST_ONLY", None)
+    env.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
+    try:
+        profile = share_dir() / "config" / "fastdds_shm.xml"
+    except FileNotFoundError:
+        profile = None
+    if profile is not None and profile.is_file():
+        env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(profile)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def node_command() -> List[str]:
+    """The installed ``depth_node`` next to this interpreter (or on PATH)."""
+    beside = Path(sys.executable).parent / "depth_node"
+    if beside.is_file():
+        return [str(beside)]
+    found = shutil.which("depth_node")
+    if found:
+        return [found]
+    return [sys.executable, "-c", "import sys; from fastdepth_ros.node import main; sys.exit(main())"]
+
+
+def proc_cpu_s(pid: int) -> float:
+    """utime + stime of a process (and its threads), seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def proc_status_kib(pid: int, key: str) -> Optional[int]:
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+# --------------------------------------------------------------------------- driver process
+
+
+def _driver(cfg: Dict[str, object]) -> Dict[str, object]:
+    """Runs in its own process with ros_env(): publish, receive, measure; returns a dict."""
+    import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import CameraInfo, Image
+
+    from ..imaging import numpy_to_image
+
+    mode = str(cfg["mode"])
+    seconds = float(cfg["seconds"])  # type: ignore[arg-type]
+    warmup_s = float(cfg["warmup_s"])  # type: ignore[arg-type]
+    node_pid = int(cfg["node_pid"])  # type: ignore[arg-type]
+    rate_hz = float(mode) if mode not in ("max", "lockstep") else 0.0
+
+    rclpy.init()
+    node = rclpy.create_node("fastdepth_bench_driver")
+    pub_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5, reliability=ReliabilityPolicy.RELIABLE)
+    sub_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50, reliability=ReliabilityPolicy.RELIABLE)
+    img_pub = node.create_publisher(Image, "image", pub_qos)
+    info_pub = node.create_publisher(CameraInfo, "camera_info", pub_qos)
+
+    lock = threading.Lock()
+    arrived = threading.Event()
+    depth_rx: Dict[int, float] = {}  # stamp ns -> receive time ns
+    info_rx: Dict[int, float] = {}
+    diag: Dict[str, str] = {}
+
+    def on_depth(msg: Image) -> None:
+        now = time.time_ns()
+        key = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        with lock:
+            depth_rx[key] = now
+        arrived.set()
+
+    def on_info(msg: CameraInfo) -> None:
+        now = time.time_ns()
+        key = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        with lock:
+            info_rx[key] = now
+
+    def on_diag(msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            if status.name.endswith(("latency", "input", "depth output")):
+                for kv in status.values:
+                    diag["%s/%s" % (status.name.split(": ")[-1], kv.key)] = kv.value
+
+    node.create_subscription(Image, "depth", on_depth, sub_qos)
+    node.create_subscription(CameraInfo, "depth/camera_info", on_info, sub_qos)
+    node.create_subscription(DiagnosticArray, "/diagnostics", on_diag, 10)
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    spin = threading.Thread(target=executor.spin, daemon=True)
+    spin.start()
+
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, (HEIGHT, WIDTH, 3), dtype=np.uint8)
+    img = numpy_to_image(frame, "rgb8")
+    img.header.frame_id = "camera"
+    info = CameraInfo()
+    info.header.frame_id = "camera"
+    info.width, info.height = WIDTH, HEIGHT
+    info.distortion_model = "plumb_bob"
+    info.d = [0.0] * 5
+    info.k = [525.0, 0.0, 319.5, 0.0, 525.0, 239.5, 0.0, 0.0, 1.0]
+    info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    info.p = [525.0, 0.0, 319.5, 0.0, 0.0, 525.0, 239.5, 0.0, 0.0, 0.0, 1.0, 0.0]
+
+    def publish_one() -> int:
+        ns = time.time_ns()
+        sec, nsec = divmod(ns, 1_000_000_000)
+        img.header.stamp.sec = info.header.stamp.sec = int(sec)
+        img.header.stamp.nanosec = info.header.stamp.nanosec = int(nsec)
+        info_pub.publish(info)  # first, so the node can pair by exact stamp
+        img_pub.publish(img)
+        return ns
+
+    # discovery: wait until the node subscribes our image topic and publishes depth
+    deadline = time.monotonic() + 30.0
+    while time.monotonic() < deadline and (
+        img_pub.get_subscription_count() == 0 or node.count_publishers("depth") == 0
+    ):
+        time.sleep(0.05)
+    if img_pub.get_subscription_count() == 0:
+        raise RuntimeError("depth_node did not subscribe to 'image' within 30 s")
+
+    def run_phase(duration: float) -> List[int]:
+        sent: List[int] = []
+        period = 1.0 / rate_hz if rate_hz > 0 else 0.0
+        t_end = time.monotonic() + duration
+        next_t = time.monotonic()
+        while True:
+            now = time.monotonic()
+            if now >= t_end:
+                break
+            if period:
+                if now < next_t:
+                    time.sleep(next_t - now)
+                next_t += period
+                if next_t < time.monotonic() - period:  # fell behind (descheduled): resync
+                    next_t = time.monotonic()
+            elif mode == "lockstep":
+                arrived.clear()
+                sent.append(publish_one())
+                arrived.wait(timeout=1.0)
+                continue
+            sent.append(publish_one())
+        return sent
+
+    run_phase(warmup_s)
+    time.sleep(0.5)
+    with lock:
+        depth_rx.clear()
+        info_rx.clear()
+    cpu0, wall0 = proc_cpu_s(node_pid), time.monotonic()
+    own0 = time.process_time()
+    sent = run_phase(seconds)
+    wall1 = time.monotonic()
+    cpu1 = proc_cpu_s(node_pid)
+    own1 = time.process_time()
+    stop_ns = time.time_ns()
+    time.sleep(max(1.0, 3.0 / rate_hz if rate_hz else 1.0))  # let in-flight outputs arrive
+    time.sleep(1.2)  # and one more diagnostics update
+    executor.shutdown(timeout_sec=1.0)
+    with lock:
+        d_rx, i_rx = dict(depth_rx), dict(info_rx)
+    node.destroy_node()
+    rclpy.try_shutdown()
+
+    sent_set = set(sent)
+    lat = [(d_rx[s] - s) / 1e6 for s in sent if s in d_rx]
+    info_lat = [(i_rx[s] - s) / 1e6 for s in sent if s in i_rx]
+    period_ns = int(1e9 / rate_hz) if rate_hz else int(0.1e9)
+    late = sum(1 for s in sent if s in d_rx and d_rx[s] > stop_ns + period_ns)
+    q = max(1, len(lat) // 4)
+    drift = float(np.median(lat[-q:]) - np.median(lat[:q])) if len(lat) >= 8 else None
+    window = wall1 - wall0
+    received = sum(1 for s in d_rx if s in sent_set)
+    return {
+        "mode": mode if mode in ("max", "lockstep") else "%g Hz" % rate_hz,
+        "seconds": round(window, 2),
+        "published": len(sent),
+        "input_hz": round(len(sent) / window, 2),
+        "received_depth": received,
+        "received_camera_info": sum(1 for s in i_rx if s in sent_set),
+        "output_hz": round(received / window, 2),
+        "dropped": len(sent) - received,
+        "latency_ms": summarize(lat),
+        "camera_info_latency_ms": summarize(info_lat),
+        "latency_drift_ms": round(drift, 3) if drift is not None else None,
+        "backlog": late,
+        "node_cpu_percent": round(100.0 * (cpu1 - cpu0) / window, 1),
+        "driver_cpu_percent": round(100.0 * (own1 - own0) / window, 1),
+        "node_diagnostics": diag,
+    }
+
+
+# --------------------------------------------------------------------------- orchestration
+
+
+def _stage_p50(diag: Dict[str, str]) -> Dict[str, float]:
+    out: Dict[str, float] = {}
+    for k, v in diag.items():
+        if k.startswith("latency/") and k.endswith(" p50 (ms)"):
+            try:
+                out[k[len("latency/"):-len(" p50 (ms)")]] = round(float(v), 3)
+            except ValueError:
+                pass
+    return out
+
+
+def run_e2e(
+    model_path: str,
+    modes: Sequence[str],
+    seconds: float,
+    warmup_s: float = 2.0,
+    params_file: Optional[str] = None,
+    extra_params: Sequence[str] = (),
+    log=print,
+) -> List[Dict[str, object]]:
+    """Start depth_node once, run the driver per mode; one result dict per mode."""
+    from ..resources import default_params_file
+
+    env = ros_env()
+    if params_file is None:
+        try:
+            p = default_params_file()
+            params_file = str(p) if p.is_file() else ""
+        except FileNotFoundError:
+            params_file = ""
+    cmd = node_command() + ["--ros-args"]
+    if params_file:
+        cmd += ["--params-file", params_file]
+    cmd += ["-p", "model_path:=%s" % model_path]
+    for extra in extra_params:
+        cmd += ["-p", extra]
+    results: List[Dict[str, object]] = []
+    with tempfile.TemporaryFile(mode="w+") as node_log:
+        proc = subprocess.Popen(cmd, env=env, stdout=node_log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        try:
+            for mode in modes:
+                log("  e2e %s: %.0f s ..." % (mode, seconds))
+                cfg = {"mode": mode, "seconds": seconds, "warmup_s": warmup_s, "node_pid": proc.pid}
+                if proc.poll() is not None:
+                    raise RuntimeError("depth_node exited with %s" % proc.returncode)
+                drv = subprocess.run(
+                    [sys.executable, "-m", "fastdepth_ros.bench.e2e", json.dumps(cfg)],
+                    env=env, capture_output=True, text=True, timeout=seconds + warmup_s + 90)
+                lines = [ln for ln in drv.stdout.splitlines() if ln.startswith("{")]
+                if drv.returncode != 0 or not lines:
+                    results.append({"mode": mode, "error": "driver failed (rc %s): %s" % (
+                        drv.returncode, (drv.stderr or drv.stdout).strip()[-600:])})
+                    continue
+                r = json.loads(lines[-1])
+                r["node_stage_p50_ms"] = _stage_p50(r.get("node_diagnostics", {}))
+                results.append(r)
+        except Exception as exc:  # report, never hang the bench
+            results.append({"mode": ",".join(modes), "error": "%s: %s" % (type(exc).__name__, exc)})
+        finally:
+            rss = proc_status_kib(proc.pid, "VmHWM")
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGINT)
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+            node_log.seek(0)
+            tail = node_log.read()[-2000:]
+        for r in results:
+            r["node_peak_rss_mib"] = round(rss / 1024, 1) if rss else None
+            r["node_command"] = " ".join(cmd)
+            if "error" in r:
+                r["node_log_tail"] = tail
+    return results
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description="bench driver (internal: run by fastdepth-ros bench)")
+    parser.add_argument("config", help="JSON: mode, seconds, warmup_s, node_pid")
+    args = parser.parse_args(argv)
+    result = _driver(json.loads(args.config))
+    sys.stdout.write(json.dumps(result) + "\n")
+    sys.stdout.flush()
+    os._exit(0)  # skip slow DDS teardown of daemon threads
+
+
+if __name__ == "__main__":
+    sys.exit(main())
