@@ -234,6 +234,12 @@ def run_bench(args: argparse.Namespace) -> Dict[str, object]:
                                           "error": "needs onnx: %s" % exc})
         results["breakdown"] = breakdown
 
+        # ---- the node's per-frame work in-process (no DDS), to split e2e latency
+        e2e_spec = [s for s in specs if s.label == args.e2e_model]
+        if e2e_spec and not args.no_e2e:
+            _log("pipeline stages: %s, 640x480 rgb8, node default threads" % args.e2e_model)
+            results["pipeline"] = M.pipeline_stages(e2e_spec[0].path, args.runs, args.warmup)
+
         # ---- 4. node end to end
         if not args.no_e2e:
             results["e2e"] = _e2e(args, specs, latency, notes)

@@ -354,3 +354,43 @@ def matmul_peak(threads_list: Sequence[int], n: int = 1024, runs: int = 20) -> D
                                   "gflops": round(2 * macs / best / 1e9, 2)}
     return {"method": method, "shape": "%dx%d @ %dx%d" % (n, n, n, n), "runs": runs,
             "statistic": "best of runs", "by_threads": by_threads}
+
+
+# --------------------------------------------------------------------------- node stages
+
+
+def pipeline_stages(path: str, runs: int, warmup: int, threads: int = 0,
+                    hw: Tuple[int, int] = (480, 640)) -> Dict[str, object]:
+    """The node's per-frame work in one process, no DDS: Image msg -> rgb8 (imaging),
+    DepthPipeline (preprocess, inference, postprocess with the shipped defaults), depth ->
+    Image msg.  ``threads`` as the node's ``intra_op_threads`` (0 = ORT default)."""
+    from ..engine import Engine, EngineConfig
+    from ..pipeline import DepthPipeline
+
+    engine = Engine(path, EngineConfig(providers=["cpu"], intra_op_threads=threads, warmup_runs=warmup))
+    pipeline = DepthPipeline(engine)
+    frame = np.random.default_rng(0).integers(0, 256, hw + (3,), dtype=np.uint8)
+    msg = None
+    try:
+        from ..imaging import image_msg_to_rgb8, numpy_to_image
+
+        msg = numpy_to_image(frame, "rgb8")
+    except ImportError:  # sensor_msgs not installed: pipeline only
+        pass
+    stages: Dict[str, List[float]] = {}
+    for i in range(warmup + runs):
+        t0 = time.perf_counter()
+        rgb = image_msg_to_rgb8(msg) if msg is not None else frame
+        t1 = time.perf_counter()
+        result = pipeline.process(rgb)
+        t2 = time.perf_counter()
+        if msg is not None:
+            numpy_to_image(result.depth, result.encoding)
+        t3 = time.perf_counter()
+        if i < warmup:
+            continue
+        for k, v in (("convert", (t1 - t0) * 1e3), *result.timings_ms.items(),
+                     ("to_msg", (t3 - t2) * 1e3), ("total", (t3 - t0) * 1e3)):
+            stages.setdefault(k, []).append(v)
+    return {"model": path, "input_hw": list(hw), "threads": threads,
+            "provider": engine.provider, "stages_ms": {k: summarize(v) for k, v in stages.items()}}

@@ -185,6 +185,13 @@ def render(results: Dict[str, object]) -> str:
     if peak:
         out.append("\nachievable peak (fp32 MatMul %s): %s" % (peak.get("shape"), ", ".join(
             "%s thr %.1f GMAC/s" % (t, v["gmacs_per_s"]) for t, v in peak.get("by_threads", {}).items())))
+    pipe = results.get("pipeline")
+    if pipe:
+        st = pipe["stages_ms"]
+        out.append("\nnode work in one process, no DDS (%dx%d rgb8, ORT threads %s = node default)" % (
+            pipe["input_hw"][1], pipe["input_hw"][0], pipe["threads"]))
+        out.append(markdown_table(["stage", "median", "p90", "p99"],
+                                  [[k, v.get("median"), v.get("p90"), v.get("p99")] for k, v in st.items()]))
     e2e = results.get("e2e", [])
     if e2e:
         out.append("\nnode end to end (640x480 rgb8 + camera_info -> depth + depth/camera_info)")
@@ -202,6 +209,9 @@ def render(results: Dict[str, object]) -> str:
             ["mode", "in Hz", "out Hz", "lat p50", "lat p95", "lat p99", "sent", "got", "dropped",
              "node CPU %", "peak RSS MiB", "backlog"], rows))
         for r in e2e:
+            if r.get("node_stage_p50_ms"):
+                out.append("%s node stages p50 (its /diagnostics): %s" % (r["mode"], ", ".join(
+                    "%s %.2f" % kv for kv in r["node_stage_p50_ms"].items())))
             if r.get("verdict"):
                 out.append("%s: %s" % (r["mode"], r["verdict"]))
     for note in results.get("notes", []):

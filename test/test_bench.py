@@ -1,0 +1,114 @@
+"""Smoke tests of ``fastdepth-ros bench`` on tiny settings: the harness runs and writes its
+JSON.  No timing assertions (the CI machine is shared and noisy)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+
+
+def run_bench(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "fastdepth_ros.cli", "bench", *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def tiny_model(path: Path) -> Path:
+    """A 3-node FastDepth-shaped graph: 'encoder' conv + ReLU6 (Clip), 'decoder' conv + ReLU."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    inits = [
+        numpy_helper.from_array(rng.random((8, 3, 3, 3), dtype=np.float32), "w0"),
+        numpy_helper.from_array(rng.random((1, 8, 1, 1), dtype=np.float32), "w1"),
+        numpy_helper.from_array(np.array(0.0, np.float32), "lo"),
+        numpy_helper.from_array(np.array(6.0, np.float32), "hi"),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["rgb", "w0"], ["c0"], name="conv0", pads=[1, 1, 1, 1]),
+        helper.make_node("Clip", ["c0", "lo", "hi"], ["e"], name="conv0_relu6"),
+        helper.make_node("Conv", ["e", "w1"], ["c1"], name="dec"),
+        helper.make_node("Relu", ["c1"], ["depth"], name="dec_relu"),
+    ]
+    graph = helper.make_graph(
+        nodes, "tiny", [helper.make_tensor_value_info("rgb", TensorProto.FLOAT, [1, 3, 32, 32])],
+        [helper.make_tensor_value_info("depth", TensorProto.FLOAT, [1, 1, 32, 32])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def test_graph_cost_and_encoder_split_of_a_tiny_graph(tmp_path: Path) -> None:
+    from fastdepth_ros.bench.models import ModelSpec, encoder_nodes, graph_cost, profile_split
+
+    path = str(tiny_model(tmp_path / "tiny.onnx"))
+    cost = graph_cost(path)
+    assert cost["macs"] == 32 * 32 * 8 * 3 * 9 + 32 * 32 * 1 * 8
+    assert cost["params"] == 8 * 3 * 9 + 8
+    boundary, enc, _, _ = encoder_nodes(path)
+    assert boundary == "conv0_relu6" and "conv0" in enc and "dec" not in enc
+    split = profile_split(ModelSpec("tiny", path), threads=1, runs=3, warmup=1)
+    assert split["encoder_ms"]["n"] == 3 and split["decoder_ms"]["n"] == 3
+
+
+def test_reference_graph_cost_matches_layer_table(reference_model: Path) -> None:
+    from fastdepth_ros.bench.models import graph_cost
+
+    table = json.loads((reference_model.parent / "fastdepth_pruned_ref_layers.json").read_text())
+    cost = graph_cost(str(reference_model))
+    assert cost["macs"] == table["macs"] and cost["params"] == table["params"]
+
+
+def test_bench_quick_on_a_tiny_model_writes_json(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    model = tiny_model(tmp_path / "tiny.onnx")
+    proc = run_bench("--quick", "--models", "", "--model", "tiny=%s" % model, "--no-e2e",
+                     "--threads", "1", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())
+    assert result["machine"]["cpu_model"] and result["machine"]["onnxruntime"]
+    (row,) = result["latency"]
+    assert row["model"] == "tiny" and row["threads"] == 1
+    assert set(row["stats_ms"]) >= {"median", "p90", "p99", "n"} and row["stats_ms"]["n"] > 0
+    assert result["breakdown"][0]["model"] == "tiny"
+    assert result["peak"]["by_threads"]["1"]["gmacs_per_s"] > 0
+    assert "model-only latency" in proc.stdout
+
+
+@pytest.mark.slow
+def test_bench_quick_reference_with_eager(tmp_path: Path, reference_model: Path) -> None:
+    pytest.importorskip("torch")
+    out = tmp_path / "bench.json"
+    proc = run_bench("--quick", "--models", "reference",
+                     "--reference-dir", str(reference_model.parent), "--no-e2e",
+                     "--threads", "1", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())
+    runtimes = {r["runtime"] for r in result["latency"]}
+    assert runtimes == {"CPUExecutionProvider", "torch-eager"}
+    ort_row = [r for r in result["latency"] if r["runtime"] != "torch-eager"][0]
+    assert ort_row["ort_over_eager"] > 0 and ort_row["peak_fraction"] > 0
+    assert result["models"]["reference"]["macs"] == 366393384
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+def test_bench_quick_node_end_to_end(tmp_path: Path, reference_model: Path) -> None:
+    pytest.importorskip("rclpy")
+    out = tmp_path / "bench.json"
+    proc = run_bench("--quick", "--models", "reference", "--reference-dir",
+                     str(reference_model.parent), "--no-eager", "--no-breakdown", "--threads", "1",
+                     "--e2e-modes", "30", "--e2e-seconds", "2", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    (row,) = json.loads(out.read_text())["e2e"]
+    assert "error" not in row, row
+    assert row["published"] > 0 and row["received_depth"] > 0
+    assert row["latency_ms"]["n"] == row["received_depth"]
+    assert row["node_peak_rss_mib"] > 0
