@@ -70,3 +70,12 @@ def test_shipped_model_contract() -> None:
     assert card["sha256"] == hashlib.sha256(SHIPPED.read_bytes()).hexdigest()
     assert card["training"]["synthetic_only"] is True
     assert card["params"] == 1_352_225 and card["macs"] == 366_393_384
+
+
+def test_node_engine_loads_shipped_model() -> None:
+    engine = pytest.importorskip("fastdepth_ros.engine")
+    if not SHIPPED.exists():
+        pytest.skip("models/fastdepth.onnx not exported yet")
+    eng = engine.Engine(str(SHIPPED), engine.EngineConfig(warmup_runs=1, intra_op_threads=1))
+    out = np.asarray(eng.run(np.full((1, 3, 224, 224), 0.5, np.float32)))
+    assert out.size == 224 * 224 and np.isfinite(out).all()
