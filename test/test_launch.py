@@ -74,3 +74,20 @@ def test_launch_description_builds() -> None:
     description = module.generate_launch_description()
     declared = {a.name for a in description.entities if isinstance(a, DeclareLaunchArgument)}
     assert declared == ARGUMENTS
+
+
+def test_fastdds_profile_is_shm_only_with_16mib_segments() -> None:
+    import xml.etree.ElementTree as ET
+
+    ns = {"d": "http://www.eprosima.com"}
+    root = ET.parse(REPO / "config" / "fastdds_shm.xml").getroot()
+    desc = root.find("d:profiles/d:transport_descriptors/d:transport_descriptor", ns)
+    assert desc.findtext("d:type", namespaces=ns) == "SHM"
+    assert int(desc.findtext("d:segment_size", namespaces=ns)) == 16 * 1024 * 1024
+    participant = root.find("d:profiles/d:participant", ns)
+    assert participant.get("is_default_profile") == "true"
+    rtps = participant.find("d:rtps", ns)
+    assert rtps.findtext("d:useBuiltinTransports", namespaces=ns) == "false"
+    assert rtps.findtext("d:userTransports/d:transport_id", namespaces=ns) == desc.findtext(
+        "d:transport_id", namespaces=ns
+    )
