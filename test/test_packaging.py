@@ -1,0 +1,58 @@
+"""The package installs both ways: pip into a venv and colcon into a ROS 2 workspace."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+import fastdepth_ros
+from fastdepth_ros.resources import share_dir
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_FILES = ["package.xml", "config/fastdepth.yaml", "config/fastdds_shm.xml", "launch/depth.launch.py"]
+
+
+def test_package_xml_is_format3_with_real_exec_depends() -> None:
+    root = ET.parse(ROOT / "package.xml").getroot()
+    assert root.tag == "package" and root.get("format") == "3"
+    assert root.findtext("name") == "fastdepth_ros"
+    assert root.findtext("version") == fastdepth_ros.__version__
+    deps = {e.text for e in root.findall("exec_depend")}
+    assert {"rclpy", "sensor_msgs", "diagnostic_msgs", "python3-numpy", "python3-opencv",
+            "onnxruntime"} <= deps
+    assert root.find("export/build_type").text == "ament_python"
+
+
+def test_pip_install_puts_share_files_where_ament_finds_them() -> None:
+    """scripts/venv.sh installs non-editable; ament_index must resolve the share dir."""
+    share = share_dir()
+    if not str(share).startswith(sys.prefix):
+        pytest.skip("package not installed into this interpreter's prefix (%s)" % sys.prefix)
+    marker = Path(sys.prefix, "share/ament_index/resource_index/packages/fastdepth_ros")
+    assert marker.is_file()
+    for rel in SHARED_FILES:
+        assert (share / rel).is_file(), rel
+
+
+def test_colcon_build_installs_ros2_run_layout(tmp_path: Path) -> None:
+    colcon = shutil.which("colcon") or str(Path(sys.executable).with_name("colcon"))
+    if not Path(colcon).exists():
+        pytest.skip("colcon not installed (pip install colcon-common-extensions)")
+    src = tmp_path / "src" / "fastdepth_ros"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".venv", ".git", "build", "install", "log",
+                                                             "*.egg-info", "__pycache__", "reports"))
+    proc = subprocess.run([colcon, "build", "--packages-select", "fastdepth_ros"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    install = tmp_path / "install" / "fastdepth_ros"
+    # `ros2 run fastdepth_ros depth_node` looks in lib/<package>/.
+    assert (install / "lib" / "fastdepth_ros" / "depth_node").is_file()
+    assert (install / "lib" / "fastdepth_ros" / "fastdepth-ros").is_file()
+    for rel in SHARED_FILES:
+        assert (install / "share" / "fastdepth_ros" / rel).is_file(), rel
+    assert (tmp_path / "install/fastdepth_ros/share/ament_index/resource_index/packages/fastdepth_ros").is_file()
