@@ -28,7 +28,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from . import bagio
 from .recorder import Recorder, cdr_stamp_ns, cdr_with_stamp
@@ -62,6 +62,9 @@ class ReplayConfig:
     lockstep_timeout_s: float = 5.0
     max_frames: int = 0
     progress: bool = True
+    # called while waiting for the node: returns an error text when waiting is pointless
+    # (e.g. the demo's node process exited)
+    health: Optional[Callable[[], Optional[str]]] = None
 
 
 @dataclass
@@ -239,6 +242,9 @@ def replay(config: ReplayConfig, stop: Optional[_Stop] = None) -> ReplayResult:
             # ---- wait for the node: its image subscription and its depth publisher
             deadline = time.monotonic() + config.wait_node_s
             while image_pub.get_subscription_count() == 0 or node.count_publishers(config.depth_topic) == 0:
+                problem = config.health() if config.health is not None else None
+                if problem:
+                    raise ReplayError(problem)
                 if stop.sleep(0.05) or time.monotonic() > deadline:
                     if stop.event.is_set():
                         break

@@ -174,7 +174,7 @@ class _WriterThread:
     thread that made them) and keeps disk I/O out of the subscription callbacks."""
 
     def __init__(self, out: Path, storage: str) -> None:
-        self.queue: "queue.Queue[Any]" = queue.Queue()
+        self.queue: queue.Queue[Any] = queue.Queue()
         self._ready = threading.Event()
         self._error: Optional[BaseException] = None
         self._result: Optional[Path] = None
