@@ -1,0 +1,36 @@
+"""The training subcommands register without importing torch and run end to end."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+
+def test_register_does_not_import_torch() -> None:
+    code = (
+        "import argparse, sys\n"
+        "from fastdepth_ros.training import cli\n"
+        "p = argparse.ArgumentParser()\n"
+        "cli.register(p.add_subparsers(dest='command'))\n"
+        "p.parse_args(['eval', 'm.onnx'])\n"
+        "assert 'torch' not in sys.modules, 'torch imported at registration'\n"
+        "print(sorted(p._subparsers._group_actions[0].choices))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['eval', 'export', 'import-checkpoint', 'train']"
+
+
+def test_import_checkpoint_command(tmp_path) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    from test_training_import import _official_like
+
+    from fastdepth_ros.training import cli
+
+    path, _ = _official_like(tmp_path, True)
+    out, onnx_path = tmp_path / "ours.pth", tmp_path / "official.onnx"
+    assert cli.main(["import-checkpoint", str(path), "-o", str(out), "--onnx", str(onnx_path)]) == 0
+    assert out.exists() and onnx_path.exists()
+    assert cli.main(["eval", str(onnx_path), "--heldout", "0", "--montage", str(tmp_path / "m.png")]) == 0
