@@ -107,7 +107,7 @@ def detect_topics(
         ]
         if not cands:
             raise ReplayError(
-                "%s: no colour image topic (sensor_msgs/Image or CompressedImage without 'depth' in the name); "
+                "%s: no colour image topic (Image or CompressedImage without 'depth' in its name); "
                 "topics: %s; pass --bag-image-topic" % (bag.path, ", ".join(sorted(topics)) or "none")
             )
         cands.sort(key=lambda t: (t.msgtype != bagio.IMAGE, t.name))
@@ -249,8 +249,8 @@ def replay(config: ReplayConfig, stop: Optional[_Stop] = None) -> ReplayResult:
                     if stop.event.is_set():
                         break
                     raise ReplayError(
-                        "no depth node after %.0f s: nobody subscribes %s (%s) or publishes %s. Is depth_node "
-                        "running on the same ROS_DOMAIN_ID/RMW%s?"
+                        "no depth node after %.0f s: nobody subscribes %s (%s) or publishes %s. Is depth_node"
+                        " running on the same ROS_DOMAIN_ID/RMW%s?"
                         % (
                             config.wait_node_s,
                             live_image,
