@@ -86,6 +86,8 @@ class Engine:
                 )
             elif name not in (c[0] for c in chosen):
                 chosen.append((name, self.config.provider_options(name)))
+                if name == "TensorrtExecutionProvider":
+                    self._make_trt_cache_dir()
         if "CPUExecutionProvider" not in (c[0] for c in chosen):
             chosen.append(("CPUExecutionProvider", {}))
 
@@ -127,6 +129,16 @@ class Engine:
         )
         self.model_name = os.path.splitext(os.path.basename(self.model_path))[0]
         self.warmup_ms = self._warm_up(self.config.warmup_runs)
+
+    def _make_trt_cache_dir(self) -> None:
+        """TensorRT needs the cache directory to exist; only made when TensorRT will run."""
+        path = self.config.trt_engine_cache_path
+        if not path:
+            return
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError as exc:
+            self.notes.append("cannot create TensorRT cache directory %s: %s" % (path, exc))
 
     @property
     def provider(self) -> str:

@@ -264,13 +264,6 @@ class DepthNode(Node):
 
     def _load_engine(self, model_path: str) -> Engine:
         path = model_path or str(default_model_path())
-        if self._engine_config.trt_engine_cache_path and any(
-            "trt" in p.lower() or "tensorrt" in p.lower() for p in self._engine_config.providers
-        ):
-            try:
-                os.makedirs(self._engine_config.trt_engine_cache_path, exist_ok=True)
-            except OSError as exc:
-                self.get_logger().warn("cannot create TensorRT cache directory: %s" % exc)
         return Engine(path, self._engine_config)
 
     def _log_error(self, key: str, message: str) -> None:

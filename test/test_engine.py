@@ -45,3 +45,14 @@ def test_corrupt_model_names_the_path(tmp_path) -> None:
 def test_thread_setting_is_applied(reference_model) -> None:
     engine = Engine(str(reference_model), EngineConfig(intra_op_threads=1, warmup_runs=0))
     assert engine.session.get_session_options().intra_op_num_threads == 1
+
+
+def test_tensorrt_cache_dir_only_made_when_tensorrt_runs(reference_model, tmp_path) -> None:
+    import onnxruntime as ort
+
+    cache = tmp_path / "trt_cache"
+    engine = Engine(str(reference_model), EngineConfig(providers=["tensorrt", "cpu"], warmup_runs=0,
+                                                       trt_engine_cache_path=str(cache)))
+    has_trt = "TensorrtExecutionProvider" in ort.get_available_providers()
+    assert cache.is_dir() == has_trt
+    assert (engine.provider == "TensorrtExecutionProvider") == has_trt
