@@ -58,6 +58,8 @@ def add_bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--e2e-modes", default=DEFAULT_E2E_MODES,
                    help="comma list of publish rates in Hz, 'max' and/or 'lockstep'")
     p.add_argument("--e2e-seconds", type=float, default=15.0, help="measuring window per mode")
+    p.add_argument("--no-relay", action="store_true",
+                   help="skip the transport-floor run (a relay node without model)")
     p.add_argument("--e2e-param", action="append", default=[], metavar="NAME:=VALUE",
                    help="extra depth_node parameter (repeatable)")
     p.add_argument("--peak-size", type=int, default=1024, help="square MatMul size for the peak")
@@ -296,13 +298,21 @@ def _e2e(args, specs, latency, notes) -> List[Dict[str, object]]:
         return []
     modes = [m.strip() for m in args.e2e_modes.split(",") if m.strip()]
     _log("e2e: depth_node with %s, modes %s" % (path, modes))
-    rows = run_e2e(path, modes, args.e2e_seconds, warmup_s=1.0 if args.quick else 3.0,
-                   extra_params=args.e2e_param, log=_log)
+    warm = 1.0 if args.quick else 3.0
+    rows = run_e2e(path, modes, args.e2e_seconds, warmup_s=warm, extra_params=args.e2e_param, log=_log)
+    rates = [m for m in modes if m not in ("max", "lockstep")]
+    if rates and not args.no_relay:
+        _log("e2e transport floor: relay node at %s Hz" % rates[0])
+        floor = run_e2e(path, rates[:1], args.e2e_seconds, warmup_s=warm, log=_log, relay=True)
+        for r in rows:
+            if r.get("mode") == "%g Hz" % float(rates[0]) and floor and "error" not in floor[0]:
+                r["transport_floor_p50_ms"] = floor[0]["latency_ms"].get("median")
+        rows += floor
     # the node runs ORT with its configured threads (0 = ORT default = one per core)
     model_only = [x for x in latency if x["model"] == args.e2e_model and x["runtime"] != "torch-eager"]
     best = max(model_only, key=lambda x: x["threads"]) if model_only else None
     for r in rows:
-        if "error" in r or best is None:
+        if "error" in r or best is None or "relay" in r.get("mode", ""):
             continue
         mo = best["stats_ms"]["median"]
         r["model_only_median_ms"] = mo
@@ -311,7 +321,12 @@ def _e2e(args, specs, latency, notes) -> List[Dict[str, object]]:
         if p50 is None:
             continue
         r["overhead_over_model_ms"] = round(p50 - mo, 3)
-        if r["mode"].endswith("Hz"):
+        node_total = r.get("node_stage_p50_ms", {}).get("total")
+        if node_total is not None:
+            # node "total" runs from its image callback to after publishing: the rest of the
+            # end-to-end p50 is DDS transport in and out plus the receiver's executor
+            r["outside_node_p50_ms"] = round(p50 - node_total, 3)
+        if r["mode"].endswith("Hz") and "relay" not in r["mode"]:
             ok_lat = p50 <= mo + 3.0
             ok_rate = r["dropped"] == 0 and r["backlog"] == 0
             r["verdict"] = "p50 %.2f ms vs model-only %.2f + 3 ms: %s; %s" % (

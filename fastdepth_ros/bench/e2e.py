@@ -260,6 +260,57 @@ def _driver(cfg: Dict[str, object]) -> Dict[str, object]:
     }
 
 
+def _relay() -> None:
+    """Transport floor: a node with depth_node's topics and QoS that answers each image with
+    a ready-made 224x224 32FC1 depth + camera_info carrying the image's stamp (no model, no
+    processing), from a worker thread like depth_node's.  Driver latency against it is DDS in
+    + out + rclpy message conversion + thread handoff."""
+    import rclpy
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import CameraInfo, Image
+
+    from ..imaging import image_msg_to_rgb8, numpy_to_image
+
+    rclpy.init()
+    node = rclpy.create_node("fastdepth")
+    in_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5, reliability=ReliabilityPolicy.BEST_EFFORT)
+    out_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=2, reliability=ReliabilityPolicy.RELIABLE)
+    depth_pub = node.create_publisher(Image, "depth", out_qos)
+    info_pub = node.create_publisher(CameraInfo, "depth/camera_info", out_qos)
+    depth = np.ones((224, 224), np.float32)
+    cond = threading.Condition()
+    slot: List[object] = []
+
+    def on_image(msg: Image) -> None:
+        with cond:
+            slot[:] = [msg]
+            cond.notify()
+
+    def work() -> None:
+        while rclpy.ok():
+            with cond:
+                if not cond.wait_for(lambda: slot, timeout=0.5):
+                    continue
+                msg = slot.pop()
+            image_msg_to_rgb8(msg)  # the node's zero-copy view, for parity
+            out = numpy_to_image(depth, "32FC1", header=msg.header)
+            info = CameraInfo()
+            info.header = out.header
+            depth_pub.publish(out)
+            info_pub.publish(info)
+
+    node.create_subscription(Image, "image", on_image, in_qos)
+    threading.Thread(target=work, daemon=True).start()
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    os._exit(0)
+
+
 # --------------------------------------------------------------------------- orchestration
 
 
@@ -282,8 +333,10 @@ def run_e2e(
     params_file: Optional[str] = None,
     extra_params: Sequence[str] = (),
     log=print,
+    relay: bool = False,
 ) -> List[Dict[str, object]]:
-    """Start depth_node once, run the driver per mode; one result dict per mode."""
+    """Start depth_node (or, with ``relay``, the transport-floor relay) once, run the driver
+    per mode; one result dict per mode."""
     from ..resources import default_params_file
 
     env = ros_env()
@@ -294,9 +347,13 @@ def run_e2e(
         except FileNotFoundError:
             params_file = ""
     cmd = node_command() + ["--ros-args"]
+    if relay:
+        cmd = [sys.executable, "-m", "fastdepth_ros.bench.e2e", "--relay"]
+        params_file, extra_params = "", ()
     if params_file:
         cmd += ["--params-file", params_file]
-    cmd += ["-p", "model_path:=%s" % model_path]
+    if not relay:
+        cmd += ["-p", "model_path:=%s" % model_path]
     for extra in extra_params:
         cmd += ["-p", extra]
     results: List[Dict[str, object]] = []
@@ -319,6 +376,8 @@ def run_e2e(
                     continue
                 r = json.loads(lines[-1])
                 r["node_stage_p50_ms"] = _stage_p50(r.get("node_diagnostics", {}))
+                if relay:
+                    r["mode"] += " relay (transport floor, no model)"
                 results.append(r)
         except Exception as exc:  # report, never hang the bench
             results.append({"mode": ",".join(modes), "error": "%s: %s" % (type(exc).__name__, exc)})
@@ -343,8 +402,12 @@ def run_e2e(
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description="bench driver (internal: run by fastdepth-ros bench)")
-    parser.add_argument("config", help="JSON: mode, seconds, warmup_s, node_pid")
+    parser.add_argument("config", nargs="?", help="JSON: mode, seconds, warmup_s, node_pid")
+    parser.add_argument("--relay", action="store_true", help="run the transport-floor relay node")
     args = parser.parse_args(argv)
+    if args.relay:
+        _relay()
+        return 0
     result = _driver(json.loads(args.config))
     sys.stdout.write(json.dumps(result) + "\n")
     sys.stdout.flush()

@@ -212,6 +212,9 @@ def render(results: Dict[str, object]) -> str:
             if r.get("node_stage_p50_ms"):
                 out.append("%s node stages p50 (its /diagnostics): %s" % (r["mode"], ", ".join(
                     "%s %.2f" % kv for kv in r["node_stage_p50_ms"].items())))
+            if r.get("outside_node_p50_ms") is not None:
+                out.append("%s: e2e p50 - node total p50 = %.2f ms (DDS in + out, receiver)" % (
+                    r["mode"], r["outside_node_p50_ms"]))
             if r.get("verdict"):
                 out.append("%s: %s" % (r["mode"], r["verdict"]))
     for note in results.get("notes", []):
