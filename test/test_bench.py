@@ -107,8 +107,12 @@ def test_bench_quick_node_end_to_end(tmp_path: Path, reference_model: Path) -> N
                      str(reference_model.parent), "--no-eager", "--no-breakdown", "--threads", "1",
                      "--e2e-modes", "30", "--e2e-seconds", "2", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
-    (row,) = json.loads(out.read_text())["e2e"]
-    assert "error" not in row, row
-    assert row["published"] > 0 and row["received_depth"] > 0
-    assert row["latency_ms"]["n"] == row["received_depth"]
-    assert row["node_peak_rss_mib"] > 0
+    node_row, relay_row = json.loads(out.read_text())["e2e"]
+    for row in (node_row, relay_row):
+        assert "error" not in row, row
+        assert row["published"] > 0 and row["received_depth"] > 0
+        assert row["latency_ms"]["n"] == row["received_depth"]
+        assert row["node_peak_rss_mib"] > 0
+    assert "relay" in relay_row["mode"] and "relay" not in node_row["mode"]
+    assert node_row["transport_floor_p50_ms"] == relay_row["latency_ms"]["median"]
+    assert "total" in node_row["node_stage_p50_ms"]
