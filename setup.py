@@ -31,7 +31,7 @@ setup(
         ("share/" + PACKAGE + "/launch", glob("launch/*.py")),
         ("share/" + PACKAGE + "/config", glob("config/*.yaml") + glob("config/*.xml")),
         ("share/" + PACKAGE + "/models", glob("models/*.onnx") + glob("models/*.json")),
-        ("share/" + PACKAGE + "/data", glob("data/*")),
+        ("share/" + PACKAGE + "/data/sample_bag", glob("data/sample_bag/*")),
     ],
     python_requires=">=3.8",
     install_requires=["setuptools", "numpy"],

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Regenerate the shipped sample bag ``data/sample_bag.mcap`` from the project's own renderer.
+"""Regenerate the shipped sample bag ``data/sample_bag/`` (a rosbag2 folder) from the project's own renderer.
 
 Everything in it is produced here: procedural rooms from ``fastdepth_ros.training.render``
 (numpy ray caster, no torch), flown along a smooth drone-like path (slow yaw sweep, a
@@ -8,7 +8,7 @@ little forward motion, height bob), at 320x240 with the NYU Kinect intrinsics sc
 ``/camera/depth/image_raw`` (16UC1 millimetres, 0 = invalid, same stamps as the RGB).
 mcap storage with zstd chunk compression, rosbag2 version 8; deterministic for a seed.
 
-    .venv/bin/python scripts/make_sample_bag.py [--out data/sample_bag.mcap] [--frames 72]
+    .venv/bin/python scripts/make_sample_bag.py [--out data/sample_bag] [--frames 72]
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def main(argv: List[str] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
         "--out",
-        default=str(ROOT / "data" / "sample_bag.mcap"),
+        default=str(ROOT / "data" / "sample_bag"),
         help="output: a .mcap file (single-file bag) or a bag directory",
     )
     ap.add_argument("--frames", type=int, default=72, help="total frames (split over the scenes)")

@@ -55,4 +55,5 @@ def test_colcon_build_installs_ros2_run_layout(tmp_path: Path) -> None:
     assert (install / "lib" / "fastdepth_ros" / "fastdepth-ros").is_file()
     for rel in SHARED_FILES:
         assert (install / "share" / "fastdepth_ros" / rel).is_file(), rel
-    assert (tmp_path / "install/fastdepth_ros/share/ament_index/resource_index/packages/fastdepth_ros").is_file()
+    index = tmp_path / "install/fastdepth_ros/share/ament_index/resource_index/packages"
+    assert (index / "fastdepth_ros").is_file()

@@ -1,6 +1,6 @@
 """``fastdepth-ros demo``: the node + the shipped sample bag + a report, in one command.
 
-1. find the sample bag (share/fastdepth_ros/data/sample_bag.mcap) and the model (the
+1. find the sample bag (share/fastdepth_ros/data/sample_bag/) and the model (the
    package's default, or ``--model``);
 2. isolate DDS the way the tests do: a private ``ROS_DOMAIN_ID``, localhost-only
    discovery, Fast DDS with the package's shared-memory profile (``config/fastdds_shm.xml``);
@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
-SAMPLE_BAG_NAME = "sample_bag.mcap"
+SAMPLE_BAG_NAME = "sample_bag"  # a rosbag2 folder: metadata.yaml + sample_bag.mcap
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -48,7 +48,7 @@ def sample_bag() -> Path:
         pass
     candidates.append(CHECKOUT_ROOT / "data" / SAMPLE_BAG_NAME)
     for c in candidates:
-        if c.is_file():
+        if (c / "metadata.yaml").is_file():
             return c
     raise FileNotFoundError(
         "sample bag not found (looked at %s); reinstall with scripts/venv.sh runtime,ros "
