@@ -41,6 +41,8 @@ def add_bench_args(p: argparse.ArgumentParser) -> None:
                    help="tiny smoke setting: few runs, 3 s e2e (numbers not meaningful)")
     p.add_argument("--runs", type=int, default=200, help="timed runs per configuration")
     p.add_argument("--warmup", type=int, default=20, help="warm-up runs per configuration")
+    p.add_argument("--budget", type=float, default=12.0,
+                   help="max seconds of timed runs per configuration (0 = no limit)")
     p.add_argument("--threads", default="1,2", help="ORT/torch intra-op thread counts")
     p.add_argument("--providers", default="",
                    help="execution providers to measure (default: every compute EP this ORT offers)")
@@ -218,7 +220,8 @@ def run_bench(args: argparse.Namespace) -> Dict[str, object]:
                         break
                     runners.append(r)
         _log("latency: %d configurations x %d runs (interleaved)" % (len(runners), args.runs))
-        M.rotate(runners, args.runs, progress=lambda d, n: _log("  %d/%d" % (d, n)) if d % 100 == 0 else None)
+        M.rotate(runners, args.runs, budget_s=args.budget,
+                 progress=lambda d, n: _log("  %d/%d" % (d, n)) if d % 100 == 0 else None)
         latency = _latency_rows(runners, models_info, results["peak"])
         results["latency"] = latency
         del runners

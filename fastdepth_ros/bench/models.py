@@ -202,12 +202,17 @@ def eager_runner(spec: ModelSpec, threads: int, warmup: int, input_hw=(224, 224)
 
 
 def rotate(runners: Sequence[_Runner], runs: int, chunk: int = 20, pause_s: float = 0.01,
-           progress=None) -> None:
-    """Interleave ``runs`` timed runs of every runner in chunks (see module doc)."""
+           budget_s: float = 0.0, progress=None) -> None:
+    """Interleave ``runs`` timed runs of every runner in chunks (see module doc).  With
+    ``budget_s`` > 0 a configuration stops once its timed runs add up to that many seconds
+    (a pathological one, e.g. torch with 2 threads on a busy 2-core box, must not stall the
+    whole bench); its ``n`` then says how many runs it got."""
     done = 0
     while done < runs:
         n = min(chunk, runs - done)
         for r in runners:
+            if budget_s > 0 and sum(r.samples) / 1e3 >= budget_s:
+                continue
             r.chunk(n)
             time.sleep(pause_s)
         done += n
