@@ -100,3 +100,13 @@ def test_unknown_class_is_rejected(tmp_path) -> None:
     torch.save({"model": torch.nn.LSTM(2, 2)}, path)
     with pytest.raises(pickle.UnpicklingError, match="LSTM"):
         checkpoint_import.load_official(path)
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Two intra-op threads on a loaded 2-core CI box spin more than they work."""
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

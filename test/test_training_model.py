@@ -67,3 +67,13 @@ def test_pruned_cost_matches_reference_layer_table() -> None:
     convs = [layer for layer in table["layers"] if layer["type"] in ("conv", "dw", "pw")]
     ours = [m for m in model.build("pruned").modules() if isinstance(m, torch.nn.Conv2d)]
     assert [(c["cin"], c["cout"]) for c in convs] == [(m.in_channels, m.out_channels) for m in ours]
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Two intra-op threads on a loaded 2-core CI box spin more than they work."""
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
