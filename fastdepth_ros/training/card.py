@@ -41,7 +41,7 @@ def ship(
         "file": onnx_path.name,
         "sha256": hashlib.sha256(onnx_path.read_bytes()).hexdigest(),
         "size_bytes": onnx_path.stat().st_size,
-        "created_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "architecture": {
             "family": "FastDepth (Wofk et al., ICRA 2019): MobileNet-v1 encoder + NNConv5 decoder",
             **model.config(),
