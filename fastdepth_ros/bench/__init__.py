@@ -41,7 +41,7 @@ def add_bench_args(p: argparse.ArgumentParser) -> None:
                    help="tiny smoke setting: few runs, 3 s e2e (numbers not meaningful)")
     p.add_argument("--runs", type=int, default=200, help="timed runs per configuration")
     p.add_argument("--warmup", type=int, default=20, help="warm-up runs per configuration")
-    p.add_argument("--budget", type=float, default=12.0,
+    p.add_argument("--budget", type=float, default=8.0,
                    help="max seconds of timed runs per configuration (0 = no limit)")
     p.add_argument("--threads", default="1,2", help="ORT/torch intra-op thread counts")
     p.add_argument("--providers", default="",
@@ -52,6 +52,8 @@ def add_bench_args(p: argparse.ArgumentParser) -> None:
                    help="extra ONNX model to measure (repeatable)")
     p.add_argument("--reference-dir", default="", help="default: resources.reference_dir()")
     p.add_argument("--no-eager", action="store_true", help="skip PyTorch eager timing")
+    p.add_argument("--no-spin-variant", action="store_true",
+                   help="skip the CPU sessions with ORT intra-op spinning off (threads > 1)")
     p.add_argument("--no-breakdown", action="store_true", help="skip encoder/decoder profiling")
     p.add_argument("--profile-runs", type=int, default=100, help="profiled runs per model")
     p.add_argument("--no-e2e", action="store_true", help="skip the node end-to-end run")
@@ -59,7 +61,11 @@ def add_bench_args(p: argparse.ArgumentParser) -> None:
                    help="model label (or ONNX path) for the node run (default: reference)")
     p.add_argument("--e2e-modes", default=DEFAULT_E2E_MODES,
                    help="comma list of publish rates in Hz, 'max' and/or 'lockstep'")
-    p.add_argument("--e2e-seconds", type=float, default=15.0, help="measuring window per mode")
+    p.add_argument("--e2e-seconds", type=float, default=10.0, help="measuring window per mode")
+    p.add_argument("--e2e-whatif", default="",
+                   help="also run the first rate with proposed node fixes patched in, e.g. "
+                        "'nospin,take,nospin+take' (nospin: ORT intra-op spinning off; take: "
+                        "preprocess gather as two 1-D takes)")
     p.add_argument("--no-relay", action="store_true",
                    help="skip the transport-floor run (a relay node without model)")
     p.add_argument("--e2e-param", action="append", default=[], metavar="NAME:=VALUE",
@@ -182,6 +188,8 @@ def run_bench(args: argparse.Namespace) -> Dict[str, object]:
             models_info[s.label] = info
         results["models"] = models_info
 
+        load = results.setdefault("loadavg_by_phase", {})
+        load["peak"] = loadavg()
         # ---- roofline peak first (machine property, before the long rotation)
         _log("peak: %dx%d MatMul, threads %s" % (args.peak_size, args.peak_size, threads))
         results["peak"] = M.matmul_peak(threads, n=args.peak_size, runs=10 if args.quick else 20)
@@ -201,6 +209,11 @@ def run_bench(args: argparse.Namespace) -> Dict[str, object]:
                             s.label, prov, r.engine.provider, "; ".join(r.engine.notes)))
                         continue
                     runners.append(r)
+        if not args.no_spin_variant and "CPUExecutionProvider" in providers:
+            for s in specs:
+                for t in threads:
+                    if t > 1:
+                        runners.append(M.ort_nospin_runner(s, t, args.warmup))
         eager_ok = not args.no_eager
         if eager_ok:
             try:
@@ -219,6 +232,7 @@ def run_bench(args: argparse.Namespace) -> Dict[str, object]:
                         notes.append("eager %s: %s" % (s.label, exc))
                         break
                     runners.append(r)
+        load["latency"] = loadavg()
         _log("latency: %d configurations x %d runs (interleaved)" % (len(runners), args.runs))
         M.rotate(runners, args.runs, budget_s=args.budget,
                  progress=lambda d, n: _log("  %d/%d" % (d, n)) if d % 100 == 0 else None)
@@ -228,6 +242,7 @@ def run_bench(args: argparse.Namespace) -> Dict[str, object]:
 
         # ---- 2. encoder / decoder
         breakdown = []
+        load["breakdown"] = loadavg()
         if not args.no_breakdown and "CPUExecutionProvider" in providers:
             for s in specs:
                 for t in threads:
@@ -247,6 +262,7 @@ def run_bench(args: argparse.Namespace) -> Dict[str, object]:
 
         # ---- 4. node end to end
         if not args.no_e2e:
+            load["e2e"] = loadavg()
             results["e2e"] = _e2e(args, specs, latency, notes)
     machine["loadavg_end"] = loadavg()
     results["wall_s"] = round(time.time() - t_start, 1)
@@ -311,15 +327,26 @@ def _e2e(args, specs, latency, notes) -> List[Dict[str, object]]:
             if r.get("mode") == "%g Hz" % float(rates[0]) and floor and "error" not in floor[0]:
                 r["transport_floor_p50_ms"] = floor[0]["latency_ms"].get("median")
         rows += floor
+    for combo in [c for c in args.e2e_whatif.split(",") if c.strip()] if rates else []:
+        names = [n for n in combo.strip().split("+") if n]
+        _log("e2e what-if %s at %s Hz" % ("+".join(names), rates[0]))
+        rows += run_e2e(path, rates[:1], args.e2e_seconds, warmup_s=warm, extra_params=args.e2e_param,
+                        log=_log, whatif=names)
     # the node runs ORT with its configured threads (0 = ORT default = one per core)
-    model_only = [x for x in latency if x["model"] == args.e2e_model and x["runtime"] != "torch-eager"]
+    model_only = [x for x in latency if x["model"] == args.e2e_model
+                  and x["runtime"] not in ("torch-eager", "CPU, no spin")]
     best = max(model_only, key=lambda x: x["threads"]) if model_only else None
+    nospin = [x for x in latency if x["model"] == args.e2e_model and x["runtime"] == "CPU, no spin"
+              and best is not None and x["threads"] == best["threads"]]
     for r in rows:
         if "error" in r or best is None or "relay" in r.get("mode", ""):
             continue
-        mo = best["stats_ms"]["median"]
+        # compare like with like: a node run with spinning off against model-only without spin
+        base = nospin[0] if ("nospin" in r.get("whatif", []) and nospin) else best
+        mo = base["stats_ms"]["median"]
         r["model_only_median_ms"] = mo
-        r["model_only_threads"] = best["threads"]
+        r["model_only_runtime"] = base["runtime"]
+        r["model_only_threads"] = base["threads"]
         p50 = r["latency_ms"].get("median")
         if p50 is None:
             continue
@@ -329,7 +356,7 @@ def _e2e(args, specs, latency, notes) -> List[Dict[str, object]]:
             # node "total" runs from its image callback to after publishing: the rest of the
             # end-to-end p50 is DDS transport in and out plus the receiver's executor
             r["outside_node_p50_ms"] = round(p50 - node_total, 3)
-        if r["mode"].endswith("Hz") and "relay" not in r["mode"]:
+        if r["mode"].split(" what-if")[0].endswith("Hz") and "relay" not in r["mode"]:
             ok_lat = p50 <= mo + 3.0
             ok_rate = r["dropped"] == 0 and r["backlog"] == 0
             r["verdict"] = "p50 %.2f ms vs model-only %.2f + 3 ms: %s; %s" % (

@@ -70,6 +70,40 @@ def ros_env(domain_id: Optional[int] = None) -> Dict[str, str]:
     return env
 
 
+#: What-if patches for the node process (``--e2e-whatif``): measure a proposed fix in the
+#: same run before it lands in the node/engine code.  Each is applied before the node starts.
+WHATIF = {
+    # engine.Engine: ORT's intra-op pool threads sleep after a run instead of spinning
+    "nospin": (
+        "import onnxruntime as _ort\n"
+        "class _SO(_ort.SessionOptions):\n"
+        "    def __init__(self, *a, **k):\n"
+        "        super().__init__(*a, **k)\n"
+        "        self.add_session_config_entry('session.intra_op.allow_spinning', '0')\n"
+        "_ort.SessionOptions = _SO\n"
+    ),
+    # preprocess.Preprocessor: two 1-D takes instead of one 2-D fancy-index gather (bit-exact)
+    "take": (
+        "import numpy as _np\n"
+        "import fastdepth_ros.preprocess as _pre\n"
+        "def _call(self, rgb8):\n"
+        "    if rgb8.ndim != 3 or rgb8.shape[2] != 3:\n"
+        "        raise ValueError('expected an HxWx3 RGB image, got shape %s' % (rgb8.shape,))\n"
+        "    g = rgb8.take(self.plan.row_indices, axis=0).take(self.plan.col_indices, axis=1)\n"
+        "    _np.divide(g.transpose(2, 0, 1), _np.float32(255.0), out=self._buffer[0])\n"
+        "    return self._buffer\n"
+        "_pre.Preprocessor.__call__ = _call\n"
+    ),
+}
+
+
+def whatif_command(names: Sequence[str]) -> List[str]:
+    """``depth_node`` with the named WHATIF patches applied first."""
+    code = "".join(WHATIF[n] for n in names)
+    code += "import sys\nfrom fastdepth_ros.node import main\nsys.exit(main())\n"
+    return [sys.executable, "-c", code]
+
+
 def node_command() -> List[str]:
     """The installed ``depth_node`` next to this interpreter (or on PATH)."""
     beside = Path(sys.executable).parent / "depth_node"
@@ -334,6 +368,7 @@ def run_e2e(
     extra_params: Sequence[str] = (),
     log=print,
     relay: bool = False,
+    whatif: Sequence[str] = (),
 ) -> List[Dict[str, object]]:
     """Start depth_node (or, with ``relay``, the transport-floor relay) once, run the driver
     per mode; one result dict per mode."""
@@ -346,7 +381,7 @@ def run_e2e(
             params_file = str(p) if p.is_file() else ""
         except FileNotFoundError:
             params_file = ""
-    cmd = node_command() + ["--ros-args"]
+    cmd = (whatif_command(whatif) if whatif else node_command()) + ["--ros-args"]
     if relay:
         cmd = [sys.executable, "-m", "fastdepth_ros.bench.e2e", "--relay"]
         params_file, extra_params = "", ()
@@ -378,6 +413,9 @@ def run_e2e(
                 r["node_stage_p50_ms"] = _stage_p50(r.get("node_diagnostics", {}))
                 if relay:
                     r["mode"] += " relay (transport floor, no model)"
+                if whatif:
+                    r["mode"] += " what-if: " + "+".join(whatif)
+                    r["whatif"] = list(whatif)
                 results.append(r)
         except Exception as exc:  # report, never hang the bench
             results.append({"mode": ",".join(modes), "error": "%s: %s" % (type(exc).__name__, exc)})
@@ -394,7 +432,8 @@ def run_e2e(
             tail = node_log.read()[-2000:]
         for r in results:
             r["node_peak_rss_mib"] = round(rss / 1024, 1) if rss else None
-            r["node_command"] = " ".join(cmd)
+            r["node_command"] = " ".join(cmd) if not whatif else "depth_node + what-if patches %s %s" % (
+                "+".join(whatif), " ".join(cmd[3:]))
             if "error" in r:
                 r["node_log_tail"] = tail
     return results

@@ -182,6 +182,27 @@ def ort_runner(spec: ModelSpec, provider: str, threads: int, warmup: int):
     return runner
 
 
+def ort_nospin_runner(spec: ModelSpec, threads: int, warmup: int):
+    """CPU session with ``engine.Engine``'s options plus ``session.intra_op.allow_spinning=0``:
+    ORT's pool threads then sleep right after a run instead of busy-waiting for the next one.
+    On a small shared machine the spinning steals the cores that DDS, the executor and the
+    publisher need between frames (see docs/performance.md)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    sess = ort.InferenceSession(spec.path, opts, providers=["CPUExecutionProvider"])
+    inp = sess.get_inputs()[0]
+    hw = [d if isinstance(d, int) else 224 for d in inp.shape[2:]]
+    feed = {inp.name: np.random.default_rng(0).random((1, 3, *hw), dtype=np.float32)}
+    for _ in range(warmup):
+        sess.run(None, feed)
+    return _Runner((spec.label, "CPU, no spin", threads), lambda: sess.run(None, feed))
+
+
 def eager_runner(spec: ModelSpec, threads: int, warmup: int, input_hw=(224, 224)):
     import torch
 
