@@ -18,11 +18,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def main() -> int:
-    try:
-        import fastdepth_ros.bench as bench
-    except ImportError:  # run from a checkout without installing
-        sys.path.insert(0, str(ROOT))
-        import fastdepth_ros.bench as bench
+    # The bench code of this checkout (what the results in benchmarks/results/ came from);
+    # the node it starts is the installed console script depth_node (scripts/venv.sh).
+    sys.path.insert(0, str(ROOT))
+    import fastdepth_ros.bench as bench
     from fastdepth_ros.bench.report import machine_info, machine_label
 
     argv = sys.argv[1:]

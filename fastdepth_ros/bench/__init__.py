@@ -164,6 +164,9 @@ def run_bench(args: argparse.Namespace) -> Dict[str, object]:
     threads = [int(t) for t in str(args.threads).split(",") if t.strip()]
     providers = [p.strip() for p in args.providers.split(",") if p.strip()] or [
         p for p in ort.get_available_providers() if p not in NON_COMPUTE_PROVIDERS]
+    skipped = sorted(set(ort.get_available_providers()) & NON_COMPUTE_PROVIDERS)
+    if skipped and not args.providers:
+        notes.append("not measured (not compute providers): %s" % ", ".join(skipped))
     results: Dict[str, object] = {
         "tool": "fastdepth-ros bench",
         "label": args.label or machine_label(machine),
