@@ -21,11 +21,7 @@ def fuse_conv_bn(conv: nn.Module, bn: nn.BatchNorm2d) -> nn.Module:
     (their weight is laid out ``[in, out/groups, kh, kw]``)."""
     fused = copy.deepcopy(conv)
     scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
-    bias = (
-        conv.bias.detach()
-        if conv.bias is not None
-        else torch.zeros_like(bn.running_mean)
-    )
+    bias = conv.bias.detach() if conv.bias is not None else torch.zeros_like(bn.running_mean)
     w = conv.weight.detach()
     if isinstance(conv, nn.ConvTranspose2d):
         g = conv.groups
@@ -49,9 +45,7 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
         names = list(module._modules.keys())
         for a, b in itertools.pairwise(names):
             conv, bn = module._modules[a], module._modules[b]
-            if isinstance(conv, (nn.Conv2d, nn.ConvTranspose2d)) and isinstance(
-                bn, nn.BatchNorm2d
-            ):
+            if isinstance(conv, (nn.Conv2d, nn.ConvTranspose2d)) and isinstance(bn, nn.BatchNorm2d):
                 module._modules[a] = fuse_conv_bn(conv, bn)
                 module._modules[b] = nn.Identity()
     return folded

@@ -75,9 +75,7 @@ def conv_bn_act(
 ) -> nn.Sequential:
     """Conv (no bias) + BatchNorm + ReLU(6): the unit every FastDepth layer is built from."""
     return nn.Sequential(
-        nn.Conv2d(
-            cin, cout, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False
-        ),
+        nn.Conv2d(cin, cout, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
         nn.BatchNorm2d(cout),
         nn.ReLU6(inplace=True) if relu6 else nn.ReLU(inplace=True),
     )
@@ -94,9 +92,7 @@ def mobilenet_block(cin: int, cout: int, stride: int) -> nn.Sequential:
 def decoder_conv(cin: int, cout: int, kernel: int, depthwise: bool) -> nn.Sequential:
     """The decoder's 5x5 convolution: depthwise+pointwise (paper's final choice) or standard."""
     if depthwise:
-        return nn.Sequential(
-            conv_bn_act(cin, cin, kernel, groups=cin), conv_bn_act(cin, cout, 1)
-        )
+        return nn.Sequential(conv_bn_act(cin, cin, kernel, groups=cin), conv_bn_act(cin, cout, 1))
     return nn.Sequential(conv_bn_act(cin, cout, kernel))
 
 
@@ -127,9 +123,7 @@ def deconv_stage(cin: int, cout: int, kernel: int, depthwise: bool) -> nn.Sequen
     if depthwise:
         return nn.Sequential(
             nn.Sequential(
-                nn.ConvTranspose2d(
-                    cin, cin, kernel, 2, pad, out_pad, groups=cin, bias=False
-                ),
+                nn.ConvTranspose2d(cin, cin, kernel, 2, pad, out_pad, groups=cin, bias=False),
                 nn.BatchNorm2d(cin),
                 nn.ReLU(inplace=True),
             ),
