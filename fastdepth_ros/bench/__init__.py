@@ -236,9 +236,17 @@ def run_bench(args: argparse.Namespace) -> Dict[str, object]:
                         break
                     runners.append(r)
         load["latency"] = loadavg()
-        _log("latency: %d configurations x %d runs (interleaved)" % (len(runners), args.runs))
-        M.rotate(runners, args.runs, budget_s=args.budget,
-                 progress=lambda d, n: _log("  %d/%d" % (d, n)) if d % 100 == 0 else None)
+        # ORT and torch eager run as two rotations, one after the other: interleaved on a
+        # 2-core machine, torch's OpenMP pool and ORT's spinning pools slow each other down
+        # (ORT 2-thread p90 tripled in a trial run), which would falsify both figures.
+        ort_runners = [r for r in runners if r.key[1] != "torch-eager"]
+        eager_runners = [r for r in runners if r.key[1] == "torch-eager"]
+        for phase, group in (("ORT", ort_runners), ("torch eager", eager_runners)):
+            if not group:
+                continue
+            _log("latency %s: %d configurations x %d runs (interleaved)" % (phase, len(group), args.runs))
+            M.rotate(group, args.runs, budget_s=args.budget,
+                     progress=lambda d, n: _log("  %d/%d" % (d, n)) if d % 100 == 0 else None)
         latency = _latency_rows(runners, models_info, results["peak"])
         results["latency"] = latency
         del runners

@@ -4,11 +4,12 @@ encoder/decoder split from ORT profiling, MACs/params from the ONNX graph, matmu
 Method notes (also in docs/performance.md):
 
 * Latency is ``InferenceSession.run`` on a fixed 1x3x224x224 input, through the project's
-  ``Engine`` (same session options as the node).  All configurations are measured in one
+  ``Engine`` (same session options as the node).  The ORT configurations are measured in one
   interleaved rotation of short chunks, so a load spike from a neighbour hits every
   configuration alike and ratios stay meaningful on a shared machine; the first run of each
-  chunk is dropped (thread pools wake up), and a short pause between chunks lets ORT's and
-  OpenMP's spinning worker threads go idle.
+  chunk is dropped (thread pools wake up), and a short pause between chunks lets spinning
+  worker threads go idle.  Torch eager gets its own rotation right after (interleaving it
+  with ORT on 2 cores made both slower).
 * Encoder vs decoder (the paper's Fig. 3): ORT profiling gives per-kernel times in execution
   order.  The encoder is every node that is an ancestor of the encoder output (MobileNet
   ``conv13``: the last ReLU6/``Clip`` of the graph, or the last ``/convN/`` node of a
