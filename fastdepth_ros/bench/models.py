@@ -380,7 +380,8 @@ def matmul_peak(threads_list: Sequence[int], n: int = 1024, runs: int = 20) -> D
             by_threads[str(t)] = {"gmacs_per_s": round(macs / best / 1e9, 2),
                                   "gflops": round(2 * macs / best / 1e9, 2)}
     return {"method": method, "shape": "%dx%d @ %dx%d" % (n, n, n, n), "runs": runs,
-            "statistic": "best of runs", "by_threads": by_threads}
+            "statistic": "best of runs", "by_threads": by_threads,
+            "roofline_denominator": "max(measured peak at t threads, t x 1-thread peak)"}
 
 
 # --------------------------------------------------------------------------- node stages
