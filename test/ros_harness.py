@@ -135,8 +135,8 @@ class Client:
         self.colored: List[Tuple[float, Any]] = []
         self.diagnostics: List[Tuple[float, Any]] = []
         self.sent_at: Dict[Tuple[int, int], float] = {}
-        self.node.create_subscription(Image, ns + "/depth", self._rec(self.depth), sub_qos)
-        self.node.create_subscription(
+        self._depth_sub = self.node.create_subscription(Image, ns + "/depth", self._rec(self.depth), sub_qos)
+        self._info_sub = self.node.create_subscription(
             CameraInfo, ns + "/depth/camera_info", self._rec(self.depth_info), sub_qos
         )
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._rec(self.diagnostics), sub_qos)
@@ -183,7 +183,15 @@ class Client:
 
     def wait_subscribed(self, timeout_s: float = 20.0) -> bool:
         """Until the node's image subscription and our depth subscription are matched."""
-        return bool(wait_for(lambda: self.image_pub.get_subscription_count() > 0, timeout_s))
+        return bool(
+            wait_for(
+                lambda: self.image_pub.get_subscription_count() > 0
+                and self.info_pub.get_subscription_count() > 0
+                and self._depth_sub.get_publisher_count() > 0
+                and self._info_sub.get_publisher_count() > 0,
+                timeout_s,
+            )
+        )
 
     def depth_for(self, stamp: Any) -> Optional[Any]:
         key = stamp_key(stamp)

@@ -33,6 +33,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 from . import bagio
 from .recorder import Recorder, cdr_stamp_ns, cdr_with_stamp
 
+DIAGNOSTICS_WAIT_S = 1.5  # longer than the node's 1 Hz diagnostics period
+
 
 class ReplayError(RuntimeError):
     """The replay cannot start or run (no node listening, bad topics...)."""
@@ -310,7 +312,17 @@ def replay(config: ReplayConfig, stop: Optional[_Stop] = None) -> ReplayResult:
                 if sent <= got:
                     break
                 stop.sleep(0.05)
-            stop.sleep(0.2)  # let trailing depth/camera_info and diagnostics land
+            stop.sleep(0.2)  # let trailing depth/camera_info land
+            # The node reports at ~1 Hz on a steady timer, so a short replay can end between two
+            # reports; wait for one issued after the last output so the recording holds the node's
+            # state over the whole run (what a user inspects afterwards).
+            if recorder.publisher_count("diagnostics") > 0:
+                seen = recorder.count("diagnostics")
+                deadline = time.monotonic() + DIAGNOSTICS_WAIT_S
+                while not stop.event.is_set() and time.monotonic() < deadline:
+                    if recorder.count("diagnostics") > seen:
+                        break
+                    stop.sleep(0.05)
             result.finished_s = time.monotonic()
             result.interrupted = stop.event.is_set()
             ok = True

@@ -142,8 +142,14 @@ class Recorder:
         return on_message
 
     def publisher_count(self, role: str) -> int:
+        """Publishers matched to our subscription (graph count by topic on Humble, whose
+        rclpy Subscription has no ``get_publisher_count``; that arrived in Iron)."""
         sub = self._subs.get(role)
-        return sub.get_publisher_count() if sub is not None else 0
+        if sub is None:
+            return 0
+        if hasattr(sub, "get_publisher_count"):
+            return sub.get_publisher_count()
+        return self.node.count_publishers(self.topics[role])
 
     def stamps(self, role: str) -> List[Received]:
         topic = self.topics[role]
