@@ -43,6 +43,11 @@ class EngineConfig:
     trt_engine_cache_path: str = ""
     intra_op_threads: int = 0  # 0 = ORT default (one per physical core)
     inter_op_threads: int = 1
+    # ORT's intra-op pool threads busy-wait between kernels and runs by default.  That is fastest
+    # on an idle machine but steals cores that DDS, the executor and other nodes need on a small
+    # shared one (measured: README performance section); False sets
+    # session.intra_op.allow_spinning=0.
+    allow_spinning: bool = True
     warmup_runs: int = 3
     input_hw: Tuple[int, int] = DEFAULT_INPUT_HW  # used only when the graph's H/W are dynamic
     extra_provider_options: Dict[str, Dict[str, str]] = field(default_factory=dict)
@@ -95,6 +100,8 @@ class Engine:
         options.intra_op_num_threads = int(self.config.intra_op_threads)
         options.inter_op_num_threads = int(self.config.inter_op_threads)
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if not self.config.allow_spinning:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(
                 self.model_path,

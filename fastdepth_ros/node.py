@@ -74,7 +74,7 @@ def _int_range(lo: int, hi: int) -> List[IntegerRange]:
 
 
 # name -> (default, description, read_only, extra descriptor fields).  The README table in
-# docs/node.md lists the same.  Read-only ones need a restart (they shape the session or
+# the README lists the same.  Read-only ones need a restart (they shape the session or
 # the subscriptions).
 PARAMETERS: Dict[str, Tuple[Any, str, bool, Dict[str, Any]]] = {
     "model_path": ("", "FastDepth ONNX file; empty = the package's share/models/fastdepth.onnx. "
@@ -93,6 +93,9 @@ PARAMETERS: Dict[str, Tuple[Any, str, bool, Dict[str, Any]]] = {
     "intra_op_threads": (0, "ORT intra-op threads (0 = ORT default, one per core).", True,
                          {"integer_range": _int_range(0, 256)}),
     "inter_op_threads": (1, "ORT inter-op threads.", True, {"integer_range": _int_range(0, 256)}),
+    "ort_allow_spinning": (True, "ORT intra-op threads busy-wait between runs (lowest latency on "
+                           "an idle CPU); false frees the cores for other nodes at some latency.",
+                           True, {}),
     "warmup_runs": (3, "Inference runs at start-up, kept out of the statistics.", True,
                     {"integer_range": _int_range(0, 1000)}),
     "image_transport": ("raw", "'raw': subscribe sensor_msgs/Image on 'image'; 'compressed': "
@@ -175,6 +178,7 @@ class DepthNode(Node):
             trt_engine_cache_path=os.path.expanduser(p("trt_engine_cache_path")),
             intra_op_threads=p("intra_op_threads"),
             inter_op_threads=p("inter_op_threads"),
+            allow_spinning=bool(p("ort_allow_spinning")),
             warmup_runs=p("warmup_runs"),
             extra_provider_options=parse_provider_options(p("provider_options")),
         )
@@ -391,9 +395,8 @@ class DepthNode(Node):
         t_processed = time.perf_counter()
 
         header = msg.header
-        depth_msg = numpy_to_image(result.depth, result.encoding, header=header)
-        info_msg = self._depth_info(header, result, pipeline)
-        self._depth_pub.publish(depth_msg)
+        self._depth_pub.publish(numpy_to_image(result.depth, result.encoding, header=header))
+        info_msg = self._depth_info(header, result, pipeline)  # after depth: off its latency path
         if info_msg is not None:
             self._depth_info_pub.publish(info_msg)
         if publish_colored and self._colored_pub.get_subscription_count() > 0:

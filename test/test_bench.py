@@ -116,3 +116,13 @@ def test_bench_quick_node_end_to_end(tmp_path: Path, reference_model: Path) -> N
     assert "relay" in relay_row["mode"] and "relay" not in node_row["mode"]
     assert node_row["transport_floor_p50_ms"] == relay_row["latency_ms"]["median"]
     assert "total" in node_row["node_stage_p50_ms"]
+    paced = json.loads(out.read_text())["pipeline_paced"]
+    assert paced["rate_hz"] == 30.0 and paced["stages_ms"]["inference"]["n"] > 0
+
+
+def test_whatif_names_map_to_node_parameters() -> None:
+    from fastdepth_ros.bench.e2e import whatif_params
+
+    assert whatif_params(["nospin", "1thread"]) == ["ort_allow_spinning:=false", "intra_op_threads:=1"]
+    with pytest.raises(KeyError, match="unknown what-if 'take'"):
+        whatif_params(["take"])

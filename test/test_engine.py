@@ -47,6 +47,14 @@ def test_thread_setting_is_applied(reference_model) -> None:
     assert engine.session.get_session_options().intra_op_num_threads == 1
 
 
+def test_spinning_off_reaches_the_session(reference_model) -> None:
+    options = Engine(str(reference_model), EngineConfig(allow_spinning=False)).session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    options = Engine(str(reference_model), EngineConfig()).session.get_session_options()
+    with pytest.raises(RuntimeError, match="does not have"):  # unset: ORT default (spinning on)
+        options.get_session_config_entry("session.intra_op.allow_spinning")
+
+
 def test_tensorrt_cache_dir_only_made_when_tensorrt_runs(reference_model, tmp_path) -> None:
     import onnxruntime as ort
 

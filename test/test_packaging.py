@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -57,3 +58,20 @@ def test_colcon_build_installs_ros2_run_layout(tmp_path: Path) -> None:
         assert (install / "share" / "fastdepth_ros" / rel).is_file(), rel
     index = tmp_path / "install/fastdepth_ros/share/ament_index/resource_index/packages"
     assert (index / "fastdepth_ros").is_file()
+
+
+def test_every_node_parameter_is_documented_and_in_the_shipped_yaml() -> None:
+    """Users read the README table and edit config/fastdepth.yaml: neither may miss a parameter
+    the node declares (node.PARAMETERS is what it declares; importing it needs rclpy)."""
+    pytest.importorskip("rclpy", reason="rclpy not installed (scripts/venv.sh runtime,ros,test)")
+    import yaml
+
+    from fastdepth_ros.node import PARAMETERS
+
+    readme = (ROOT / "README.md").read_text()
+    table = {name for line in readme.splitlines() if line.startswith("| `")
+             for name in re.findall(r"`([a-z0-9_]+)`", line.split("|")[1])}
+    shipped = yaml.safe_load((ROOT / "config" / "fastdepth.yaml").read_text())["/**"]["ros__parameters"]
+    assert set(PARAMETERS) - table == set(), "parameters missing from the README table"
+    assert set(PARAMETERS) - set(shipped) == set(), "parameters missing from config/fastdepth.yaml"
+    assert set(shipped) - set(PARAMETERS) == set(), "config/fastdepth.yaml sets unknown parameters"

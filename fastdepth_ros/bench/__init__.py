@@ -63,9 +63,9 @@ def add_bench_args(p: argparse.ArgumentParser) -> None:
                    help="comma list of publish rates in Hz, 'max' and/or 'lockstep'")
     p.add_argument("--e2e-seconds", type=float, default=10.0, help="measuring window per mode")
     p.add_argument("--e2e-whatif", default="",
-                   help="also run the first rate with proposed node fixes patched in, e.g. "
-                        "'nospin,take,nospin+take' (nospin: ORT intra-op spinning off; take: "
-                        "preprocess gather as two 1-D takes)")
+                   help="also run the first rate with other node configurations, e.g. "
+                        "'nospin,1thread,nospin+1thread' (nospin: ort_allow_spinning:=false; "
+                        "1thread: intra_op_threads:=1)")
     p.add_argument("--no-relay", action="store_true",
                    help="skip the transport-floor run (a relay node without model)")
     p.add_argument("--e2e-param", action="append", default=[], metavar="NAME:=VALUE",
@@ -270,6 +270,11 @@ def run_bench(args: argparse.Namespace) -> Dict[str, object]:
         if e2e_spec and not args.no_e2e:
             _log("pipeline stages: %s, 640x480 rgb8, node default threads" % args.e2e_model)
             results["pipeline"] = M.pipeline_stages(e2e_spec[0].path, args.runs, args.warmup)
+            rates = [float(m) for m in args.e2e_modes.split(",") if m.strip() not in ("", "max", "lockstep")]
+            if rates:
+                _log("pipeline stages paced at %g Hz (camera cadence, no DDS)" % rates[0])
+                results["pipeline_paced"] = M.pipeline_stages(
+                    e2e_spec[0].path, min(args.runs, int(rates[0] * 10) or 1), args.warmup, rate_hz=rates[0])
 
         # ---- 4. node end to end
         if not args.no_e2e:
@@ -354,17 +359,25 @@ def _e2e(args, specs, latency, notes) -> List[Dict[str, object]]:
         _log("e2e what-if %s at %s Hz" % ("+".join(names), rates[0]))
         rows += run_e2e(path, rates[:1], args.e2e_seconds, warmup_s=warm, extra_params=args.e2e_param,
                         log=_log, whatif=names)
-    # the node runs ORT with its configured threads (0 = ORT default = one per core)
-    model_only = [x for x in latency if x["model"] == args.e2e_model
-                  and x["runtime"] not in ("torch-eager", "CPU, no spin")]
-    best = max(model_only, key=lambda x: x["threads"]) if model_only else None
-    nospin = [x for x in latency if x["model"] == args.e2e_model and x["runtime"] == "CPU, no spin"
-              and best is not None and x["threads"] == best["threads"]]
+    # the node runs ORT with its configured threads (0 = ORT default = one per core); compare
+    # like with like: a what-if run against the model-only row of the same ORT configuration
+    mine = [x for x in latency if x["model"] == args.e2e_model and x["runtime"] != "torch-eager"]
+    max_threads = max((x["threads"] for x in mine), default=0)
+
+    def model_only_row(whatif):
+        threads = 1 if "1thread" in whatif else max_threads
+        # spinning only matters with a pool (threads > 1); the no-spin rows exist only there
+        want_nospin = "nospin" in whatif and threads > 1
+        rows_ = [x for x in mine
+                 if x["threads"] == threads and (x["runtime"] == "CPU, no spin") == want_nospin]
+        return rows_[0] if rows_ else None
+
     for r in rows:
-        if "error" in r or best is None or "relay" in r.get("mode", ""):
+        if "error" in r or "relay" in r.get("mode", ""):
             continue
-        # compare like with like: a node run with spinning off against model-only without spin
-        base = nospin[0] if ("nospin" in r.get("whatif", []) and nospin) else best
+        base = model_only_row(r.get("whatif", []))
+        if base is None:
+            continue
         mo = base["stats_ms"]["median"]
         r["model_only_median_ms"] = mo
         r["model_only_runtime"] = base["runtime"]

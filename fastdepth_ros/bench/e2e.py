@@ -70,38 +70,22 @@ def ros_env(domain_id: Optional[int] = None) -> Dict[str, str]:
     return env
 
 
-#: What-if patches for the node process (``--e2e-whatif``): measure a proposed fix in the
-#: same run before it lands in the node/engine code.  Each is applied before the node starts.
-WHATIF = {
-    # engine.Engine: ORT's intra-op pool threads sleep after a run instead of spinning
-    "nospin": (
-        "import onnxruntime as _ort\n"
-        "class _SO(_ort.SessionOptions):\n"
-        "    def __init__(self, *a, **k):\n"
-        "        super().__init__(*a, **k)\n"
-        "        self.add_session_config_entry('session.intra_op.allow_spinning', '0')\n"
-        "_ort.SessionOptions = _SO\n"
-    ),
-    # preprocess.Preprocessor: two 1-D takes instead of one 2-D fancy-index gather (bit-exact)
-    "take": (
-        "import numpy as _np\n"
-        "import fastdepth_ros.preprocess as _pre\n"
-        "def _call(self, rgb8):\n"
-        "    if rgb8.ndim != 3 or rgb8.shape[2] != 3:\n"
-        "        raise ValueError('expected an HxWx3 RGB image, got shape %s' % (rgb8.shape,))\n"
-        "    g = rgb8.take(self.plan.row_indices, axis=0).take(self.plan.col_indices, axis=1)\n"
-        "    _np.divide(g.transpose(2, 0, 1), _np.float32(255.0), out=self._buffer[0])\n"
-        "    return self._buffer\n"
-        "_pre.Preprocessor.__call__ = _call\n"
-    ),
+#: Named node configurations for ``--e2e-whatif`` (depth_node parameters), measured at the
+#: first publish rate next to the default configuration.
+WHATIF: Dict[str, List[str]] = {
+    "nospin": ["ort_allow_spinning:=false"],  # ORT pool threads sleep between frames
+    "1thread": ["intra_op_threads:=1"],  # ORT on one core, the other left to DDS/executor
 }
 
 
-def whatif_command(names: Sequence[str]) -> List[str]:
-    """``depth_node`` with the named WHATIF patches applied first."""
-    code = "".join(WHATIF[n] for n in names)
-    code += "import sys\nfrom fastdepth_ros.node import main\nsys.exit(main())\n"
-    return [sys.executable, "-c", code]
+def whatif_params(names: Sequence[str]) -> List[str]:
+    """``-p`` values for the named WHATIF configurations (KeyError names the unknown one)."""
+    out: List[str] = []
+    for name in names:
+        if name not in WHATIF:
+            raise KeyError("unknown what-if %r (known: %s)" % (name, ", ".join(sorted(WHATIF))))
+        out += WHATIF[name]
+    return out
 
 
 def node_command() -> List[str]:
@@ -381,7 +365,7 @@ def run_e2e(
             params_file = str(p) if p.is_file() else ""
         except FileNotFoundError:
             params_file = ""
-    cmd = (whatif_command(whatif) if whatif else node_command()) + ["--ros-args"]
+    cmd = node_command() + ["--ros-args"]
     if relay:
         cmd = [sys.executable, "-m", "fastdepth_ros.bench.e2e", "--relay"]
         params_file, extra_params = "", ()
@@ -389,7 +373,7 @@ def run_e2e(
         cmd += ["--params-file", params_file]
     if not relay:
         cmd += ["-p", "model_path:=%s" % model_path]
-    for extra in extra_params:
+    for extra in list(extra_params) + ([] if relay else whatif_params(whatif)):
         cmd += ["-p", extra]
     results: List[Dict[str, object]] = []
     with tempfile.TemporaryFile(mode="w+") as node_log:
@@ -432,8 +416,7 @@ def run_e2e(
             tail = node_log.read()[-2000:]
         for r in results:
             r["node_peak_rss_mib"] = round(rss / 1024, 1) if rss else None
-            r["node_command"] = " ".join(cmd) if not whatif else "depth_node + what-if patches %s %s" % (
-                "+".join(whatif), " ".join(cmd[3:]))
+            r["node_command"] = " ".join(cmd)
             if "error" in r:
                 r["node_log_tail"] = tail
     return results

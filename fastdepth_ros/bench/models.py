@@ -1,7 +1,7 @@
 """Model-only measurements: ORT latency per provider/threads, PyTorch eager side by side,
 encoder/decoder split from ORT profiling, MACs/params from the ONNX graph, matmul peak.
 
-Method notes (also in docs/performance.md):
+Method notes (also in the README's performance section):
 
 * Latency is ``InferenceSession.run`` on a fixed 1x3x224x224 input, through the project's
   ``Engine`` (same session options as the node).  The ORT configurations are measured in one
@@ -184,24 +184,17 @@ def ort_runner(spec: ModelSpec, provider: str, threads: int, warmup: int):
 
 
 def ort_nospin_runner(spec: ModelSpec, threads: int, warmup: int):
-    """CPU session with ``engine.Engine``'s options plus ``session.intra_op.allow_spinning=0``:
-    ORT's pool threads then sleep right after a run instead of busy-waiting for the next one.
-    On a small shared machine the spinning steals the cores that DDS, the executor and the
-    publisher need between frames (see docs/performance.md)."""
-    import onnxruntime as ort
+    """The node's CPU session with ``EngineConfig.allow_spinning=False`` (node parameter
+    ``ort_allow_spinning``): ORT's pool threads sleep right after a run instead of busy-waiting
+    for the next one.  On a small shared machine the spinning steals the cores that DDS, the
+    executor and the publisher need between frames (README, performance section)."""
+    from ..engine import Engine, EngineConfig
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    sess = ort.InferenceSession(spec.path, opts, providers=["CPUExecutionProvider"])
-    inp = sess.get_inputs()[0]
-    hw = [d if isinstance(d, int) else 224 for d in inp.shape[2:]]
-    feed = {inp.name: np.random.default_rng(0).random((1, 3, *hw), dtype=np.float32)}
-    for _ in range(warmup):
-        sess.run(None, feed)
-    return _Runner((spec.label, "CPU, no spin", threads), lambda: sess.run(None, feed))
+    engine = Engine(spec.path, EngineConfig(providers=["cpu"], intra_op_threads=threads,
+                                            allow_spinning=False, warmup_runs=warmup))
+    x = np.random.default_rng(0).random((1, 3) + tuple(engine.input_hw), dtype=np.float32)
+    sess, feed, out = engine.session, {engine.input_name: x}, [engine.output_name]
+    return _Runner((spec.label, "CPU, no spin", threads), lambda: sess.run(out, feed))
 
 
 def eager_runner(spec: ModelSpec, threads: int, warmup: int, input_hw=(224, 224)):
@@ -388,10 +381,14 @@ def matmul_peak(threads_list: Sequence[int], n: int = 1024, runs: int = 20) -> D
 
 
 def pipeline_stages(path: str, runs: int, warmup: int, threads: int = 0,
-                    hw: Tuple[int, int] = (480, 640)) -> Dict[str, object]:
+                    hw: Tuple[int, int] = (480, 640), rate_hz: float = 0.0) -> Dict[str, object]:
     """The node's per-frame work in one process, no DDS: Image msg -> rgb8 (imaging),
     DepthPipeline (preprocess, inference, postprocess with the shipped defaults), depth ->
-    Image msg.  ``threads`` as the node's ``intra_op_threads`` (0 = ORT default)."""
+    Image msg.  ``threads`` as the node's ``intra_op_threads`` (0 = ORT default).
+
+    ``rate_hz`` > 0 starts one frame per period, as a camera does, instead of back to back:
+    between frames ORT's pool threads park and the caches cool, so this is the per-frame
+    cost the node actually pays at that rate (the e2e comparison needs it)."""
     from ..engine import Engine, EngineConfig
     from ..pipeline import DepthPipeline
 
@@ -406,7 +403,12 @@ def pipeline_stages(path: str, runs: int, warmup: int, threads: int = 0,
     except ImportError:  # sensor_msgs not installed: pipeline only
         pass
     stages: Dict[str, List[float]] = {}
+    period_s = 1.0 / rate_hz if rate_hz > 0 else 0.0
+    next_s = time.perf_counter()
     for i in range(warmup + runs):
+        if period_s:
+            next_s += period_s
+            time.sleep(max(0.0, next_s - time.perf_counter()))
         t0 = time.perf_counter()
         rgb = image_msg_to_rgb8(msg) if msg is not None else frame
         t1 = time.perf_counter()
@@ -420,5 +422,5 @@ def pipeline_stages(path: str, runs: int, warmup: int, threads: int = 0,
         for k, v in (("convert", (t1 - t0) * 1e3), *result.timings_ms.items(),
                      ("to_msg", (t3 - t2) * 1e3), ("total", (t3 - t0) * 1e3)):
             stages.setdefault(k, []).append(v)
-    return {"model": path, "input_hw": list(hw), "threads": threads,
+    return {"model": path, "input_hw": list(hw), "threads": threads, "rate_hz": rate_hz,
             "provider": engine.provider, "stages_ms": {k: summarize(v) for k, v in stages.items()}}

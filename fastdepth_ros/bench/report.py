@@ -185,11 +185,14 @@ def render(results: Dict[str, object]) -> str:
     if peak:
         out.append("\nachievable peak (fp32 MatMul %s): %s" % (peak.get("shape"), ", ".join(
             "%s thr %.1f GMAC/s" % (t, v["gmacs_per_s"]) for t, v in peak.get("by_threads", {}).items())))
-    pipe = results.get("pipeline")
-    if pipe:
+    for key in ("pipeline", "pipeline_paced"):
+        pipe = results.get(key)
+        if not pipe:
+            continue
         st = pipe["stages_ms"]
-        out.append("\nnode work in one process, no DDS (%dx%d rgb8, ORT threads %s = node default)" % (
-            pipe["input_hw"][1], pipe["input_hw"][0], pipe["threads"]))
+        cadence = "one frame per %.1f ms" % (1e3 / pipe["rate_hz"]) if pipe.get("rate_hz") else "back to back"
+        out.append("\nnode work in one process, no DDS (%dx%d rgb8, ORT threads %s = node default, %s)" % (
+            pipe["input_hw"][1], pipe["input_hw"][0], pipe["threads"], cadence))
         out.append(markdown_table(["stage", "median", "p90", "p99"],
                                   [[k, v.get("median"), v.get("p90"), v.get("p99")] for k, v in st.items()]))
     e2e = results.get("e2e", [])
