@@ -246,6 +246,31 @@ class CameraInfoError(ValueError):
     """A CameraInfo that cannot describe the image it came with."""
 
 
+@dataclass(frozen=True)
+class PinholeIntrinsics:
+    """fx, fy, cx, cy of an undistorted ``height`` x ``width`` image: what the renderer and
+    make-bag need to write a CameraInfo (the full message lives in :class:`CameraIntrinsics`)."""
+
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    width: int
+    height: int
+
+    def scaled(self, s: float) -> PinholeIntrinsics:
+        """The same camera sampled at ``s`` times the resolution (pixel centres map to pixel
+        centres, as everywhere in this module)."""
+        return PinholeIntrinsics(
+            self.fx * s,
+            self.fy * s,
+            (self.cx + 0.5) * s - 0.5,
+            (self.cy + 0.5) * s - 0.5,
+            round(self.width * s),
+            round(self.height * s),
+        )
+
+
 @dataclass
 class CameraIntrinsics:
     """The fields of sensor_msgs/CameraInfo that geometry needs, without importing ROS."""

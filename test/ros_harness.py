@@ -32,15 +32,14 @@ FASTDDS_PROFILE = REPO / "config" / "fastdds_shm.xml"
 
 
 def isolate_dds() -> Dict[str, str]:
-    """Put this process's DDS traffic on a private, local-only domain; returns the env."""
-    env = {
-        "ROS_DOMAIN_ID": os.environ.get("FASTDEPTH_TEST_DOMAIN_ID", str(1 + os.getpid() % 100)),
-        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-        "RMW_IMPLEMENTATION": "rmw_fastrtps_cpp",
-        "FASTDDS_DEFAULT_PROFILES_FILE": str(FASTDDS_PROFILE),
-    }
-    os.environ.update(env)
-    return dict(os.environ)
+    """Put this process's DDS traffic on a private, local-only domain; returns the env.
+
+    The package's recipe (fastdepth_ros.dds) with the checkout's profile, on domains 1-100
+    (the demo and the bench use 100-199), ``FASTDEPTH_TEST_DOMAIN_ID`` to pick one."""
+    from fastdepth_ros.dds import private_graph_env
+
+    domain = int(os.environ.get("FASTDEPTH_TEST_DOMAIN_ID", 1 + os.getpid() % 100))
+    return private_graph_env(domain, profile=FASTDDS_PROFILE, apply=True)
 
 
 def console_script(name: str) -> Path:

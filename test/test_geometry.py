@@ -10,6 +10,7 @@ from fastdepth_ros.geometry import (
     AxisMap,
     CameraInfoError,
     CameraIntrinsics,
+    PinholeIntrinsics,
     map_pixels,
     parse_output_size,
     plan_frame,
@@ -163,3 +164,14 @@ def test_broken_camera_info_is_rejected_with_reason(change, message) -> None:
     geo = plan_frame((480, 640), (224, 224), "crop", "model")
     with pytest.raises(CameraInfoError, match=message):
         info.derive((480, 640), geo.out_rows, geo.out_cols)
+
+
+def test_pinhole_scaled_maps_pixel_centres_to_pixel_centres() -> None:
+    cam = PinholeIntrinsics(518.9, 519.5, 325.6, 253.7, 640, 480)
+    half = cam.scaled(0.5)
+    assert (half.width, half.height) == (320, 240)
+    points = np.array([[0.3, -0.2, 1.5], [-0.5, 0.4, 3.0], [0.0, 0.0, 2.0]])
+    k = lambda c: np.array([[c.fx, 0, c.cx], [0, c.fy, c.cy], [0, 0, 1.0]])  # noqa: E731
+    uv_full, uv_half = project(k(cam), points), project(k(half), points)
+    assert np.allclose(uv_half, (uv_full + 0.5) * 0.5 - 0.5)  # same point, same sub-pixel spot
+    assert cam.scaled(2.0).scaled(0.5) == cam

@@ -42,6 +42,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from ..dds import private_graph_env
 from .report import summarize
 
 CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -52,22 +53,9 @@ WIDTH, HEIGHT = 640, 480
 
 
 def ros_env(domain_id: Optional[int] = None) -> Dict[str, str]:
-    """Environment for a private, local-only ROS 2 graph with the shared-memory profile."""
-    from ..resources import share_dir
-
-    env = dict(os.environ)
-    env["ROS_DOMAIN_ID"] = str(domain_id if domain_id is not None else random.randint(101, 199))
-    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    env.pop("ROS_LOCALHOST_ONLY", None)
-    env.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
-    try:
-        profile = share_dir() / "config" / "fastdds_shm.xml"
-    except FileNotFoundError:
-        profile = None
-    if profile is not None and profile.is_file():
-        env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(profile)
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
+    """Environment for the node and driver processes: a private graph (:mod:`fastdepth_ros.dds`)
+    on a random domain in 101-199, so a bench next to a demo or a test run does not meet them."""
+    return private_graph_env(domain_id if domain_id is not None else random.randint(101, 199))
 
 
 #: Named node configurations for ``--e2e-whatif`` (depth_node parameters), measured at the

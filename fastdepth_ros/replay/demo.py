@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import signal
 import subprocess
@@ -23,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Dict, List, Optional
+
+from ..dds import private_graph_env
 
 SAMPLE_BAG_NAME = "sample_bag"  # a rosbag2 folder: metadata.yaml + sample_bag.mcap
 
@@ -57,19 +58,9 @@ def sample_bag() -> Path:
 
 
 def dds_env(domain_id: int = 0) -> Dict[str, str]:
-    """The demo's DDS isolation (same recipe as test/ros_harness.py); also applied to us."""
-    from ..resources import share_dir
-
-    env = {
-        "ROS_DOMAIN_ID": str(domain_id or (100 + os.getpid() % 100)),
-        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-        "RMW_IMPLEMENTATION": "rmw_fastrtps_cpp",
-    }
-    profile = share_dir() / "config" / "fastdds_shm.xml"
-    if profile.is_file():
-        env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(profile)
-    os.environ.update(env)
-    return dict(os.environ)
+    """The demo's private graph (:mod:`fastdepth_ros.dds`), also applied to this process,
+    which publishes the bag itself."""
+    return private_graph_env(domain_id or None, apply=True)
 
 
 def node_command(model: Path, compressed: bool, providers: str) -> List[str]:

@@ -33,6 +33,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 
 import numpy as np
 
+from ..geometry import PinholeIntrinsics
 from . import bagio
 
 DEFAULT_IMAGE_TOPIC = "/camera/image_raw"
@@ -45,14 +46,7 @@ class MakeBagError(ValueError):
     """Bad input for make-bag; the message names the file and the problem."""
 
 
-@dataclass(frozen=True)
-class Intrinsics:
-    fx: float
-    fy: float
-    cx: float
-    cy: float
-    width: int
-    height: int
+Intrinsics = PinholeIntrinsics  # the bag's camera (geometry owns the type)
 
 
 @dataclass

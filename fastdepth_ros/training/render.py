@@ -20,33 +20,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..geometry import PinholeIntrinsics
+
 RENDERER_VERSION = 1
 MIN_DEPTH_M = 0.25  # closer than a Kinect sees: marked invalid (0)
 MAX_DEPTH_M = 10.0  # NYU's range
 
 
-@dataclass(frozen=True)
-class Intrinsics:
-    """Pinhole intrinsics of an image of ``height`` x ``width`` pixels."""
-
-    fx: float
-    fy: float
-    cx: float
-    cy: float
-    width: int
-    height: int
-
-    def scaled(self, s: float) -> Intrinsics:
-        """The same camera sampled at ``s`` times the resolution."""
-        return Intrinsics(
-            self.fx * s,
-            self.fy * s,
-            (self.cx + 0.5) * s - 0.5,
-            (self.cy + 0.5) * s - 0.5,
-            round(self.width * s),
-            round(self.height * s),
-        )
-
+Intrinsics = PinholeIntrinsics  # the renderer's camera (geometry owns the type)
 
 #: NYU Depth v2 Kinect RGB intrinsics (official toolbox values) at 480x640.
 KINECT = Intrinsics(518.8579, 519.4696, 325.5824, 253.7362, 640, 480)
