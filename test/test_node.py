@@ -322,13 +322,28 @@ def test_burst_drops_frames_without_building_a_queue(setup, frames: Frames) -> N
         msg = image_msg(frames.rgb, start_ns + i * 1000, frame_id="cam_optical")
         frames.send(msg)
         sent.append(stamp_key(msg.header.stamp))
-    last = sent[-1]
-    got_last = wait_for(lambda: any(stamp_key(m.header.stamp) == last for _, m in list(client.depth)), 10.0)
-    assert got_last, "the newest frame of the burst must be processed promptly"
     sent_set = set(sent)
-    received = [(t, stamp_key(m.header.stamp)) for t, m in list(client.depth)]
-    received = [(t, s) for t, s in received if s in sent_set]
+
+    def burst_outputs() -> list:
+        return [(t, stamp_key(m.header.stamp)) for t, m in list(client.depth)
+                if stamp_key(m.header.stamp) in sent_set]
+
+    # The input is best effort: DDS itself may discard frames of a burst (even its last one),
+    # so the node's promise is about what it receives: the newest one, promptly, no queue.
+    deadline = time.monotonic() + 15.0
+    while time.monotonic() < deadline:
+        count = len(burst_outputs())
+        time.sleep(1.0)
+        if count and len(burst_outputs()) == count:
+            break
+    received = burst_outputs()
+    assert received, "no depth for any frame of the burst"
     stamps = [s for _, s in received]
+    assert sent.index(stamps[-1]) >= n * 3 // 4, "the last output must be one of the newest frames"
+    sentinel = frames.served()  # right after the burst: nothing may be queued before it
+    key = stamp_key(sentinel.header.stamp)
+    t_depth = next(t for t, m in list(client.depth) if stamp_key(m.header.stamp) == key)
+    assert t_depth - client.sent_at[key] < 2.0, "a frame after a burst waited behind a queue"
     assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps), "newest-first, no repeats"
     assert len(stamps) < n, "a burst far above the model rate must drop frames"
     since = time.perf_counter()
