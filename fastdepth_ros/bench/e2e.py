@@ -61,7 +61,8 @@ def ros_env(domain_id: Optional[int] = None) -> Dict[str, str]:
 #: Named node configurations for ``--e2e-whatif`` (depth_node parameters), measured at the
 #: first publish rate next to the default configuration.
 WHATIF: Dict[str, List[str]] = {
-    "nospin": ["ort_allow_spinning:=false"],  # ORT pool threads sleep between frames
+    "spin": ["ort_allow_spinning:=true"],  # ORT pool threads busy-wait (ORT's default)
+    "nospin": ["ort_allow_spinning:=false"],  # ORT pool threads sleep between frames (node default)
     "1thread": ["intra_op_threads:=1"],  # ORT on one core, the other left to DDS/executor
 }
 
