@@ -381,10 +381,12 @@ def matmul_peak(threads_list: Sequence[int], n: int = 1024, runs: int = 20) -> D
 
 
 def pipeline_stages(path: str, runs: int, warmup: int, threads: int = 0,
-                    hw: Tuple[int, int] = (480, 640), rate_hz: float = 0.0) -> Dict[str, object]:
+                    hw: Tuple[int, int] = (480, 640), rate_hz: float = 0.0,
+                    allow_spinning: bool = False) -> Dict[str, object]:
     """The node's per-frame work in one process, no DDS: Image msg -> rgb8 (imaging),
     DepthPipeline (preprocess, inference, postprocess with the shipped defaults), depth ->
-    Image msg.  ``threads`` as the node's ``intra_op_threads`` (0 = ORT default).
+    Image msg.  ``threads`` and ``allow_spinning`` as the node's ``intra_op_threads`` (0 = ORT
+    default) and ``ort_allow_spinning`` (defaults: the node's).
 
     ``rate_hz`` > 0 starts one frame per period, as a camera does, instead of back to back:
     between frames ORT's pool threads park and the caches cool, so this is the per-frame
@@ -392,7 +394,8 @@ def pipeline_stages(path: str, runs: int, warmup: int, threads: int = 0,
     from ..engine import Engine, EngineConfig
     from ..pipeline import DepthPipeline
 
-    engine = Engine(path, EngineConfig(providers=["cpu"], intra_op_threads=threads, warmup_runs=warmup))
+    engine = Engine(path, EngineConfig(providers=["cpu"], intra_op_threads=threads, warmup_runs=warmup,
+                                       allow_spinning=allow_spinning))
     pipeline = DepthPipeline(engine)
     frame = np.random.default_rng(0).integers(0, 256, hw + (3,), dtype=np.uint8)
     msg = None
@@ -423,4 +426,5 @@ def pipeline_stages(path: str, runs: int, warmup: int, threads: int = 0,
                      ("to_msg", (t3 - t2) * 1e3), ("total", (t3 - t0) * 1e3)):
             stages.setdefault(k, []).append(v)
     return {"model": path, "input_hw": list(hw), "threads": threads, "rate_hz": rate_hz,
+            "allow_spinning": allow_spinning,
             "provider": engine.provider, "stages_ms": {k: summarize(v) for k, v in stages.items()}}

@@ -191,8 +191,8 @@ def render(results: Dict[str, object]) -> str:
             continue
         st = pipe["stages_ms"]
         cadence = "one frame per %.1f ms" % (1e3 / pipe["rate_hz"]) if pipe.get("rate_hz") else "back to back"
-        out.append("\nnode work in one process, no DDS (%dx%d rgb8, ORT threads %s = node default, %s)" % (
-            pipe["input_hw"][1], pipe["input_hw"][0], pipe["threads"], cadence))
+        out.append("\nnode work in one process, no DDS (%dx%d rgb8, ORT threads %s, spinning %s, %s)" % (
+            pipe["input_hw"][1], pipe["input_hw"][0], pipe["threads"], pipe.get("allow_spinning"), cadence))
         out.append(markdown_table(["stage", "median", "p90", "p99"],
                                   [[k, v.get("median"), v.get("p90"), v.get("p99")] for k, v in st.items()]))
     e2e = results.get("e2e", [])
