@@ -93,9 +93,9 @@ PARAMETERS: Dict[str, Tuple[Any, str, bool, Dict[str, Any]]] = {
     "intra_op_threads": (0, "ORT intra-op threads (0 = ORT default, one per core).", True,
                          {"integer_range": _int_range(0, 256)}),
     "inter_op_threads": (1, "ORT inter-op threads.", True, {"integer_range": _int_range(0, 256)}),
-    "ort_allow_spinning": (False, "ORT intra-op threads busy-wait between kernels and frames: "
-                           "slightly faster inference but one core per extra thread stays busy "
-                           "all the time; false (default) lets them sleep.", True, {}),
+    "ort_allow_spinning": (True, "ORT intra-op threads busy-wait between kernels and frames "
+                           "(ORT's default, lowest latency) and keep a core per extra thread "
+                           "busy; false lets them sleep: less CPU, some latency.", True, {}),
     "warmup_runs": (3, "Inference runs at start-up, kept out of the statistics.", True,
                     {"integer_range": _int_range(0, 1000)}),
     "image_transport": ("raw", "'raw': subscribe sensor_msgs/Image on 'image'; 'compressed': "

@@ -64,7 +64,7 @@ def add_bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--e2e-seconds", type=float, default=10.0, help="measuring window per mode")
     p.add_argument("--e2e-whatif", default="",
                    help="also run the first rate with other node configurations, e.g. "
-                        "'spin,1thread' (spin: ort_allow_spinning:=true; nospin: "
+                        "'nospin,1thread' (spin: ort_allow_spinning:=true; nospin: "
                         "ort_allow_spinning:=false; 1thread: intra_op_threads:=1)")
     p.add_argument("--no-relay", action="store_true",
                    help="skip the transport-floor run (a relay node without model)")
