@@ -119,6 +119,12 @@ def cmd_infer(args: argparse.Namespace) -> int:
             print("error: %s" % exc, file=sys.stderr)
             return 2
         load_ms = (time.perf_counter() - t0) * 1e3
+        if args.input_mode == "crop" and tuple(rgb.shape[:2]) == tuple(engine.input_hw):
+            # a frame at the model's size is usually already preprocessed (the official
+            # evaluation's 224x224 crops): cropping it again gives a different, wrong depth
+            print("note: %s is already %dx%d (the model input); crop mode crops it again. "
+                  "Use --input-mode full for preprocessed frames." % (path.name, rgb.shape[1], rgb.shape[0]),
+                  file=sys.stderr)
         per_image: Dict[str, List[float]] = {}
         for _ in range(max(args.repeat, 1)):
             result = pipeline.process(rgb)

@@ -41,6 +41,15 @@ def test_infer_reads_image_files_in_crop_mode(tmp_path: Path, reference_model) -
                    "--out", str(tmp_path), "--output-size", "input")
     assert proc.returncode == 0, proc.stderr
     assert np.load(tmp_path / "frame_depth.npy").shape == (480, 640)
+    assert "already" not in proc.stderr  # a camera-sized frame: crop mode is right, no note
+
+
+def test_infer_notes_a_preprocessed_frame_in_crop_mode(tmp_path: Path, reference_model) -> None:
+    np.save(tmp_path / "pre.npy", np.full((224, 224, 3), 0.5))
+    proc = run_cli("infer", str(tmp_path / "pre.npy"), "--model", str(reference_model),
+                   "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert "already 224x224" in proc.stderr and "--input-mode full" in proc.stderr
 
 
 def test_infer_missing_model_is_a_clear_error(tmp_path: Path) -> None:
