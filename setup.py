@@ -39,7 +39,7 @@ setup(
         "runtime": ["onnxruntime>=1.16", "opencv-python-headless>=4.5", "rosbags>=0.10", "tqdm"],
         "ros": ROS_WHEELS,
         "train": ["torch==2.13.0", "onnx>=1.15"],
-        "test": ["pytest>=7", "ruff", "pillow", "pyyaml", "onnx>=1.15", "colcon-common-extensions"],
+        "test": ["pytest>=7", "ruff", "vermin", "pillow", "pyyaml", "onnx>=1.15", "colcon-common-extensions"],
     },
     zip_safe=True,
     maintainer="fastdepth_ros developers",

@@ -36,3 +36,18 @@ def reference_model(reference: Path) -> Path:
 @pytest.fixture(scope="session")
 def official_sample(reference: Path) -> Path:
     return _require(reference / "official_sample")
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Torch on one intra-op thread for the test: two threads on a loaded 2-core CI box spin
+    more than they work.  A no-op without torch (the training CLI registers without it)."""
+    try:
+        import torch
+    except ImportError:
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

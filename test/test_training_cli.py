@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 def test_register_does_not_import_torch() -> None:
     code = (
@@ -34,17 +36,3 @@ def test_import_checkpoint_command(tmp_path) -> None:
     assert cli.main(["import-checkpoint", str(path), "-o", str(out), "--onnx", str(onnx_path)]) == 0
     assert out.exists() and onnx_path.exists()
     assert cli.main(["eval", str(onnx_path), "--heldout", "0", "--montage", str(tmp_path / "m.png")]) == 0
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Two intra-op threads on a loaded 2-core CI box spin more than they work."""
-    try:
-        import torch
-    except ImportError:  # the registration test must still run without torch
-        yield
-        return
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

@@ -15,6 +15,8 @@ pytest.importorskip("onnxruntime")
 
 from fastdepth_ros.training import export, model  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 SHIPPED = Path(__file__).resolve().parents[1] / "models" / "fastdepth.onnx"
 
 
@@ -79,13 +81,3 @@ def test_node_engine_loads_shipped_model() -> None:
     eng = engine.Engine(str(SHIPPED), engine.EngineConfig(warmup_runs=1, intra_op_threads=1))
     out = np.asarray(eng.run(np.full((1, 3, 224, 224), 0.5, np.float32)))
     assert out.size == 224 * 224 and np.isfinite(out).all()
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Two intra-op threads on a loaded 2-core CI box spin more than they work."""
-    torch = pytest.importorskip("torch")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

@@ -13,6 +13,8 @@ torch = pytest.importorskip("torch")
 
 from fastdepth_ros.training import checkpoint_import, model  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 def _official_like(tmp_path, zipfile: bool):
     """Write a checkpoint shaped like dwofk/fast-depth's: {'model': models.MobileNetSkipAdd}."""
@@ -100,13 +102,3 @@ def test_unknown_class_is_rejected(tmp_path) -> None:
     torch.save({"model": torch.nn.LSTM(2, 2)}, path)
     with pytest.raises(pickle.UnpicklingError, match="LSTM"):
         checkpoint_import.load_official(path)
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Two intra-op threads on a loaded 2-core CI box spin more than they work."""
-    torch = pytest.importorskip("torch")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

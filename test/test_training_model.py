@@ -12,6 +12,8 @@ torch = pytest.importorskip("torch")
 from fastdepth_ros.training import macs, model  # noqa: E402
 from fastdepth_ros.training.evaluate import reference_dir  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 @pytest.mark.parametrize("upsample", model.UPSAMPLE_KINDS)
 @pytest.mark.parametrize("depthwise", [True, False])
@@ -67,13 +69,3 @@ def test_pruned_cost_matches_reference_layer_table() -> None:
     convs = [layer for layer in table["layers"] if layer["type"] in ("conv", "dw", "pw")]
     ours = [m for m in model.build("pruned").modules() if isinstance(m, torch.nn.Conv2d)]
     assert [(c["cin"], c["cout"]) for c in convs] == [(m.in_channels, m.out_channels) for m in ours]
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Two intra-op threads on a loaded 2-core CI box spin more than they work."""
-    torch = pytest.importorskip("torch")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

@@ -17,6 +17,8 @@ from fastdepth_ros.metrics import compute_metrics  # noqa: E402
 from fastdepth_ros.training import export, fold, model  # noqa: E402
 from fastdepth_ros.training.evaluate import reference_dir  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 def _reference():
     ref = reference_dir()
@@ -51,13 +53,3 @@ def test_reference_weights_reproduce_reference_output() -> None:
     assert np.max(np.abs(pred - ref_pred)) < 1e-3
     m = compute_metrics(pred, gt)
     assert m.delta1 >= 0.767 and m.rmse_m <= 0.640
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Two intra-op threads on a loaded 2-core CI box spin more than they work."""
-    torch = pytest.importorskip("torch")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

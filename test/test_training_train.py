@@ -9,6 +9,8 @@ torch = pytest.importorskip("torch")
 
 from fastdepth_ros.training import data, model, train  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 def test_official_transforms_shapes_and_scale() -> None:
     rgb = np.full((240, 320, 3), 128, np.uint8)
@@ -74,12 +76,3 @@ def test_smoke_run_checkpoints_and_resumes(tmp_path, monkeypatch) -> None:
     assert changed
     m, _ = train.load_model(last)
     assert m.config()["encoder_widths"] == list(model.PRUNED.encoder)
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Two intra-op threads on a loaded 2-core CI box spin more than they work."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
