@@ -25,7 +25,7 @@ def test_package_xml_is_format3_with_real_exec_depends() -> None:
     assert root.findtext("version") == fastdepth_ros.__version__
     deps = {e.text for e in root.findall("exec_depend")}
     assert {"rclpy", "sensor_msgs", "diagnostic_msgs", "python3-numpy", "python3-opencv",
-            "onnxruntime"} <= deps
+            "python3-onnxruntime-pip"} <= deps
     assert root.find("export/build_type").text == "ament_python"
 
 
