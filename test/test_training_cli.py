@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -36,3 +38,22 @@ def test_import_checkpoint_command(tmp_path) -> None:
     assert cli.main(["import-checkpoint", str(path), "-o", str(out), "--onnx", str(onnx_path)]) == 0
     assert out.exists() and onnx_path.exists()
     assert cli.main(["eval", str(onnx_path), "--heldout", "0", "--montage", str(tmp_path / "m.png")]) == 0
+
+
+def test_installed_eval_scores_the_reference_model_on_the_official_sample(tmp_path, reference_model) -> None:
+    """The console script (the installed copy, not this checkout's modules) finds the reference
+    folder the way users run it, from the checkout, and reproduces the official accuracy within
+    the tolerances of ../shared/reference/README.md."""
+    pytest.importorskip("torch")
+    script = Path(sys.executable).parent / "fastdepth-ros"
+    if not script.is_file():
+        pytest.skip("console script not installed (scripts/venv.sh installs it)")
+    out = tmp_path / "eval.json"
+    proc = subprocess.run(
+        [str(script), "eval", str(reference_model), "--heldout", "0", "--json", str(out)],
+        cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    nyu = json.loads(out.read_text())["nyu_official_sample"]
+    assert nyu is not None, "eval did not find the official sample"
+    assert nyu["delta1"] >= 0.767 and nyu["rmse_m"] <= 0.640

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
 torch = pytest.importorskip("torch")
 
 from fastdepth_ros.training import macs, model  # noqa: E402
-from fastdepth_ros.training.evaluate import reference_dir  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -56,12 +54,8 @@ def test_full_model_cost_matches_paper_order() -> None:
     assert cost.macs == 736_658_944
 
 
-def test_pruned_cost_matches_reference_layer_table() -> None:
-    path = reference_dir() / "fastdepth_pruned_ref_layers.json"
-    if not path.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"reference folder missing in CI: {path}")
-        pytest.skip(f"reference folder absent ({path}); set FASTDEPTH_REFERENCE_DIR")
+def test_pruned_cost_matches_reference_layer_table(reference) -> None:
+    path = reference / "fastdepth_pruned_ref_layers.json"
     table = json.loads(path.read_text())
     cost = macs.measure(model.build("pruned"))
     assert cost.macs == table["macs"] == 366_393_384

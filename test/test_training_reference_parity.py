@@ -5,7 +5,7 @@ nearest upsampling and the skip wiring all at once."""
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,22 +15,12 @@ onnx = pytest.importorskip("onnx")
 
 from fastdepth_ros.metrics import compute_metrics  # noqa: E402
 from fastdepth_ros.training import export, fold, model  # noqa: E402
-from fastdepth_ros.training.evaluate import reference_dir  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def _reference():
-    ref = reference_dir()
-    if not (ref / "fastdepth_pruned_ref.onnx").exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"reference folder missing in CI: {ref}")
-        pytest.skip(f"reference folder absent ({ref}); set FASTDEPTH_REFERENCE_DIR")
-    return ref
-
-
-def test_reference_weights_reproduce_reference_output() -> None:
-    ref = _reference()
+def test_reference_weights_reproduce_reference_output(reference: Path) -> None:
+    ref = reference
     from onnx import numpy_helper
 
     graph = onnx.load(ref / "fastdepth_pruned_ref.onnx").graph

@@ -9,7 +9,6 @@ offline and shows the synthetic-to-real gap honestly.
 from __future__ import annotations
 
 import json
-import os
 import struct
 import time
 import zlib
@@ -19,16 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from ..metrics import MetricsAccumulator, compute_metrics
+from ..resources import reference_dir
 
 Predictor = Callable[[np.ndarray], np.ndarray]  # rgb float32 1x3xHxW [0,1] -> depth HxW m
-
-
-def reference_dir() -> Path:
-    """``FASTDEPTH_REFERENCE_DIR`` or ``../shared/reference`` relative to the repo root."""
-    env = os.environ.get("FASTDEPTH_REFERENCE_DIR")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2].parent / "shared" / "reference"
 
 
 def onnx_predictor(path: str | Path, threads: int = 1) -> Predictor:
