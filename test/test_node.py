@@ -166,11 +166,13 @@ def test_diagnostics_report_rates_latency_provider_and_model(setup, frames: Fram
     assert eng["Model input size (WxH)"] == "224x224"
     assert eng["ORT intra-op spinning"] == "True"  # the shipped default (ORT's own)
     lat = status_values(by_name["latency"])
-    for stage in ("convert", "preprocess", "inference", "postprocess", "publish", "total"):
+    for stage in ("convert", "preprocess", "inference", "postprocess", "publish", "side_outputs", "total"):
         for stat in ("p50", "p95", "max"):
             value = float(lat["%s %s (ms)" % (stage, stat)])
             assert math.isfinite(value) and 0.0 <= value < 10000.0, (stage, stat, value)
     assert float(lat["inference p50 (ms)"]) > 0.0
+    # total = receive -> depth published, so it holds every stage before the depth went out
+    assert float(lat["total max (ms)"]) >= float(lat["inference p50 (ms)"])
     inp = status_values(by_name["input"])
     assert int(inp["Frames received"]) >= 6
     assert float(inp["Actual frequency (Hz)"]) > 0.0

@@ -389,8 +389,8 @@ def _e2e(args, specs, latency, notes) -> List[Dict[str, object]]:
         r["overhead_over_model_ms"] = round(p50 - mo, 3)
         node_total = r.get("node_stage_p50_ms", {}).get("total")
         if node_total is not None:
-            # node "total" runs from its image callback to after publishing: the rest of the
-            # end-to-end p50 is DDS transport in and out plus the receiver's executor
+            # node "total" runs from its image callback to the depth handed to DDS: the rest
+            # of the end-to-end p50 is DDS transport in and out plus the receiver's executor
             r["outside_node_p50_ms"] = round(p50 - node_total, 3)
         if r["mode"].split(" what-if")[0].endswith("Hz") and "relay" not in r["mode"]:
             ok_lat = p50 <= mo + 3.0
