@@ -76,6 +76,21 @@ def compute_metrics(pred_m: np.ndarray, gt_m: np.ndarray) -> DepthMetrics:
     )
 
 
+def median_scaled(pred_m: np.ndarray, gt_m: np.ndarray) -> np.ndarray:
+    """``pred_m`` times median(gt) / median(pred) over pixels valid in both.
+
+    Median scaling (Zhou et al., CVPR 2017) removes the one unknown a single image cannot
+    pin down, the global scale, so metrics of the scaled prediction measure the *shape* of
+    the depth map.  FastDepth is a metric model and its paper reports unscaled metrics;
+    the scaled ones only tell a scale error apart from a structure error.
+    """
+    pred = np.asarray(pred_m, dtype=np.float64).reshape(np.shape(gt_m))
+    mask = valid_mask(np.asarray(gt_m, dtype=np.float64), pred)
+    if not mask.any():
+        return pred.copy()
+    return pred * (np.median(np.asarray(gt_m)[mask]) / np.median(pred[mask]))
+
+
 class MetricsAccumulator:
     """Pixel-weighted running average over many frames, as the official evaluation averages
     per-image metrics (``AverageMeter`` weighted by batch size); we weight by frames."""

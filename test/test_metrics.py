@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fastdepth_ros.metrics import MetricsAccumulator, compute_metrics
+from fastdepth_ros.metrics import MetricsAccumulator, compute_metrics, median_scaled
 
 
 def test_perfect_and_known_errors() -> None:
@@ -36,3 +36,16 @@ def test_accumulator_averages_frames() -> None:
     acc.add(compute_metrics(gt * 2, gt))
     mean = acc.mean()
     assert acc.frames == 2 and mean.delta1 == 0.5 and mean.rmse_m == pytest.approx(0.5)
+
+
+def test_median_scaling_removes_only_the_global_scale() -> None:
+    gt = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 0.0]])  # last pixel: no ground truth
+    right_shape = gt * 1.7 + np.array([[0, 0, 0], [0, 0, 9.0]])
+    scaled = median_scaled(right_shape, gt)
+    assert compute_metrics(right_shape, gt).delta1 == 0.0  # 70 % too far everywhere
+    np.testing.assert_allclose(scaled[gt > 0], gt[gt > 0])  # the shape was right
+    wrong_shape = np.array([[5.0, 4.0, 3.0], [2.0, 1.0, 1.0]])
+    assert compute_metrics(median_scaled(wrong_shape, gt), gt).delta1 < 0.5  # scaling cannot fix it
+    flagged = np.array([[1.0, np.nan, 3.0], [np.inf, 5.0, 1.0]]) * 2
+    assert np.isnan(median_scaled(flagged, gt)[0, 1])  # flags stay flags; median over valid pixels
+    assert median_scaled(flagged, gt)[0, 2] == pytest.approx(3.0)
