@@ -112,7 +112,7 @@ def test_bench_quick_node_end_to_end(tmp_path: Path, reference_model: Path) -> N
         assert "error" not in row, row
         assert row["published"] > 0 and row["received_depth"] > 0
         assert row["latency_ms"]["n"] == row["received_depth"]
-        assert row["node_peak_rss_mib"] > 0
+        assert 0 < row["node_rss_mib"] <= row["node_peak_rss_mib"]
     assert "relay" in relay_row["mode"] and "relay" not in node_row["mode"]
     assert node_row["transport_floor_p50_ms"] == relay_row["latency_ms"]["median"]
     assert "total" in node_row["node_stage_p50_ms"]
@@ -126,3 +126,25 @@ def test_whatif_names_map_to_node_parameters() -> None:
     assert whatif_params(["nospin", "1thread"]) == ["ort_allow_spinning:=false", "intra_op_threads:=1"]
     with pytest.raises(KeyError, match="unknown what-if 'take'"):
         whatif_params(["take"])
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+def test_soak_script_runs_windows_against_one_node(tmp_path: Path, reference_model: Path) -> None:
+    """benchmarks/soak.py on a tiny setting: every window served by the same node process,
+    memory read after each window, summary written.  No timing or growth assertions."""
+    pytest.importorskip("rclpy")
+    out = tmp_path / "soak.json"
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve().parents[1] / "benchmarks" / "soak.py"),
+         "--minutes", "0.07", "--window-s", "2", "--model", str(reference_model), "--out", str(out)],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads(out.read_text())
+    summary, windows = result["summary"], result["windows"]
+    assert summary["windows"] == len(windows) == 2 and summary["errors"] == 0
+    assert len({w["node_pid"] for w in windows}) == 1  # one node process for the whole soak
+    assert all(w["received_depth"] > 0 and w["node_rss_mib"] > 0 for w in windows)
+    assert windows[0]["finished_monotonic_s"] < windows[1]["finished_monotonic_s"]
+    assert summary["rss_mib_last"] == windows[-1]["node_rss_mib"]
+    assert "rss_slope_mib_per_min_second_half" in summary

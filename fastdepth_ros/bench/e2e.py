@@ -384,6 +384,10 @@ def run_e2e(
                     continue
                 r = json.loads(lines[-1])
                 r["node_stage_p50_ms"] = _stage_p50(r.get("node_diagnostics", {}))
+                rss_kib = proc_status_kib(proc.pid, "VmRSS")  # now, after this window (soak: growth)
+                r["node_rss_mib"] = round(rss_kib / 1024, 1) if rss_kib else None
+                r["finished_monotonic_s"] = time.monotonic()
+                r["node_pid"] = proc.pid
                 if relay:
                     r["mode"] += " relay (transport floor, no model)"
                 if whatif:
