@@ -47,7 +47,14 @@ def main() -> int:
     machine = machine_info()
     print("soak: %d x %.0f s at %s Hz, model %s" % (windows, args.window_s, args.rate, model), flush=True)
     t0 = time.monotonic()
-    rows = run_e2e(model, [args.rate] * windows, args.window_s, log=lambda *a: None)
+    done = []
+
+    def progress(message: str) -> None:  # run_e2e logs once per window, as it starts it
+        done.append(message)
+        print("window %d/%d (%.1f min)%s" % (len(done), windows, (time.monotonic() - t0) / 60, message),
+              flush=True)
+
+    rows = run_e2e(model, [args.rate] * windows, args.window_s, log=progress)
     print("| window | end min | out Hz | p50 ms | p95 ms | max ms | dropped / sent | backlog | CPU % "
           "| RSS MiB |")
     print("|---|---|---|---|---|---|---|---|---|---|")
