@@ -23,7 +23,7 @@ def test_register_does_not_import_torch() -> None:
         "print(sorted(p._subparsers._group_actions[0].choices))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "['eval', 'export', 'import-checkpoint', 'train']"
+    assert out.stdout.strip() == "['eval', 'export', 'import-checkpoint', 'render', 'train']"
 
 
 def test_import_checkpoint_command(tmp_path) -> None:
@@ -57,3 +57,16 @@ def test_installed_eval_scores_the_reference_model_on_the_official_sample(tmp_pa
     nyu = json.loads(out.read_text())["nyu_official_sample"]
     assert nyu is not None, "eval did not find the official sample"
     assert nyu["delta1"] >= 0.767 and nyu["rmse_m"] <= 0.640
+
+
+def test_render_command_fills_the_cache(tmp_path, monkeypatch) -> None:
+    pytest.importorskip("torch")
+    from fastdepth_ros.training import cli, data
+
+    monkeypatch.setenv("FASTDEPTH_CACHE_DIR", str(tmp_path))
+    assert cli.main(["render", "--scenes", "2"]) == 0
+    assert data.is_cached(0) and data.is_cached(1) and not data.is_cached(2)
+    assert cli.main(["render", "--scenes", "2", "--start", "1", "--workers", "2"]) == 0
+    assert data.is_cached(2)
+    assert cli.main(["render", "--scenes", "1", "--heldout"]) == 0
+    assert data.is_cached(data.HELDOUT_SEED0)

@@ -76,3 +76,23 @@ def test_smoke_run_checkpoints_and_resumes(tmp_path, monkeypatch) -> None:
     assert changed
     m, _ = train.load_model(last)
     assert m.config()["encoder_widths"] == list(model.PRUNED.encoder)
+
+
+def test_background_renderers_fill_the_cache_and_stop(tmp_path, monkeypatch) -> None:
+    """What `fastdepth-ros train` starts by default: the training set grows on a fresh machine."""
+    import time
+
+    monkeypatch.setenv("FASTDEPTH_CACHE_DIR", str(tmp_path))
+    cfg = train.TrainConfig(scenes=3, render_workers=2)
+    procs = train.start_renderers(cfg)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not all(data.is_cached(s) for s in range(3)):
+            time.sleep(0.5)
+        assert all(data.is_cached(s) for s in range(3))
+        assert not data.is_cached(3)  # only the configured range
+    finally:
+        train.stop_renderers(procs)
+    assert len(procs) == 2 and not any(p.is_alive() for p in procs)
+    rgb, depth = data.load_or_render(2)  # a cached frame loads back
+    assert rgb.shape[:2] == depth.shape and (depth > 0).any()

@@ -1,4 +1,4 @@
-"""``fastdepth-ros train | export | import-checkpoint | eval`` subcommands.
+"""``fastdepth-ros train | render | export | import-checkpoint | eval`` subcommands.
 
 The main CLI calls :func:`register`; torch is imported only inside the handlers so
 ``fastdepth-ros --help`` works on a robot without torch.  ``python -m
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 DEFAULT_ONNX = "models/fastdepth.onnx"
@@ -26,6 +27,7 @@ def _train(args: argparse.Namespace) -> int:
         lr=args.lr,
         scenes=args.scenes,
         workers=args.workers,
+        render_workers=args.render_workers,
         threads=args.threads,
         seed=args.seed,
         checkpoint_dir=args.checkpoint_dir or "",
@@ -49,6 +51,35 @@ def _train(args: argparse.Namespace) -> int:
 
     path = train(cfg, resume=not args.no_resume, on_eval=on_eval)
     print(f"checkpoint: {path}")
+    return 0
+
+
+def _render(args: argparse.Namespace) -> int:
+    import multiprocessing
+
+    from . import data
+    from .progress import Progress
+
+    seed0 = (data.HELDOUT_SEED0 if args.heldout else 0) + args.start
+    workers = max(1, args.workers)
+    print(f"rendering seeds {seed0}..{seed0 + args.scenes - 1} into {data.scene_dir()}", flush=True)
+    with Progress(args.scenes, "render") as bar:
+        if workers == 1:
+            done = data.prerender(seed0, args.scenes, on_frame=lambda: bar.update(1))
+        else:
+            seeds = range(seed0, seed0 + args.scenes)
+            with multiprocessing.get_context("spawn").Pool(workers) as pool:
+                jobs = [pool.apply_async(data.prerender, (seed0, args.scenes), dict(offset=k, stride=workers))
+                        for k in range(workers)]
+                seen = 0
+                while not all(job.ready() for job in jobs):  # progress = cached seeds in the range
+                    time.sleep(1.0)
+                    cached = sum(data.is_cached(seed) for seed in seeds)
+                    bar.update(cached - seen)
+                    seen = cached
+                done = sum(job.get() for job in jobs)
+                bar.update(args.scenes - seen)
+    print(f"rendered {done} new scenes ({args.scenes - done} were cached)")
     return 0
 
 
@@ -111,6 +142,9 @@ def register(subparsers) -> None:
     p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--scenes", type=int, default=12000, help="max training scenes (seeds)")
     p.add_argument("--workers", type=int, default=1, help="data loader processes")
+    p.add_argument("--render-workers", type=int, default=1,
+                   help="background processes rendering training scenes while training (0: train "
+                   "on what `fastdepth-ros render` cached, at least the first 64 scenes)")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint-dir", help="default ~/.cache/fastdepth_ros/runs/default")
@@ -121,6 +155,13 @@ def register(subparsers) -> None:
     p.add_argument("--card-heldout", type=int, default=100)
     p.add_argument("--no-resume", action="store_true", help="ignore an existing last.pth")
     p.set_defaults(func=_train)
+
+    p = subparsers.add_parser("render", help="render training (or held-out) scenes into the cache")
+    p.add_argument("--scenes", type=int, default=3000, help="how many seeds")
+    p.add_argument("--start", type=int, default=0, help="first seed")
+    p.add_argument("--heldout", action="store_true", help="the held-out evaluation seeds instead")
+    p.add_argument("--workers", type=int, default=1, help="rendering processes")
+    p.set_defaults(func=_render)
 
     p = subparsers.add_parser("export", help="export a training checkpoint to ONNX")
     p.add_argument("checkpoint", help="our .pth (from train or import-checkpoint)")

@@ -157,11 +157,24 @@ class RenderedScenes(torch.utils.data.Dataset):
         return transform(rgb, depth, aug)
 
 
-def prerender(seed0: int, count: int, scale: float = RENDER_SCALE) -> int:
-    """Fill the cache for a seed range (run in the background before/while training)."""
+def is_cached(seed: int, scale: float = RENDER_SCALE) -> bool:
+    return (scene_dir(scale) / f"{seed:08d}.npz").exists()
+
+
+def prerender(
+    seed0: int, count: int, scale: float = RENDER_SCALE, offset: int = 0, stride: int = 1, on_frame=None
+) -> int:
+    """Fill the cache for seeds ``seed0 + offset, seed0 + offset + stride, ...`` below
+    ``seed0 + count``; returns how many were rendered (cached ones are skipped).
+
+    ``stride`` > 1 splits one range among processes (process k takes ``offset=k``), which
+    keeps the cached range contiguous from ``seed0`` as it grows: training only uses the
+    contiguous prefix (see ``train._cached_count``).  ``on_frame()`` is called per seed."""
     done = 0
-    for seed in range(seed0, seed0 + count):
-        if not (scene_dir(scale) / f"{seed:08d}.npz").exists():
+    for seed in range(seed0 + offset, seed0 + count, max(1, stride)):
+        if not is_cached(seed, scale):
             load_or_render(seed, scale)
             done += 1
+        if on_frame is not None:
+            on_frame()
     return done

@@ -40,6 +40,7 @@ class TrainConfig:
     scenes: int = 12000  # upper bound of training seeds; fewer are used until rendered
     min_scenes: int = 64  # below this many cached frames, render on demand
     workers: int = 1
+    render_workers: int = 0  # background processes that render training scenes meanwhile
     threads: int = 1
     seed: int = 0
     checkpoint_dir: str = ""
@@ -102,6 +103,45 @@ def _cached_count(cfg: TrainConfig) -> int:
     return n
 
 
+def _render_forever(count: int, offset: int, stride: int, cache_dir: str) -> None:
+    """Background renderer process: fill the training cache, lowest seeds first."""
+    import os
+
+    if cache_dir:
+        os.environ["FASTDEPTH_CACHE_DIR"] = cache_dir
+    torch.set_num_threads(1)
+    data.prerender(0, count, offset=offset, stride=stride)
+
+
+def start_renderers(cfg: TrainConfig) -> list:
+    """``cfg.render_workers`` processes rendering seeds ``0 .. cfg.scenes-1`` (interleaved), so
+    the training set grows while the model trains; a fresh machine needs this, or a prior
+    ``fastdepth-ros render``, to train on more than ``cfg.min_scenes`` scenes."""
+    import multiprocessing
+    import os
+
+    ctx = multiprocessing.get_context("spawn")  # no torch/fork interplay
+    procs = []
+    for k in range(cfg.render_workers):
+        proc = ctx.Process(
+            target=_render_forever,
+            args=(cfg.scenes, k, cfg.render_workers, os.environ.get("FASTDEPTH_CACHE_DIR", "")),
+            daemon=True,
+            name=f"fastdepth-render-{k}",
+        )
+        proc.start()
+        procs.append(proc)
+    return procs
+
+
+def stop_renderers(procs: list) -> None:
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in procs:
+        proc.join(timeout=10)
+
+
 def evaluate_torch(model: FastDepth, n_scenes: int) -> dict[str, float]:
     """Mean metrics on the first ``n_scenes`` held-out rendered scenes (val transform)."""
     from ..metrics import MetricsAccumulator, compute_metrics
@@ -143,6 +183,25 @@ def train(cfg: TrainConfig, resume: bool = True, on_eval=None) -> Path:
     log.parent.mkdir(parents=True, exist_ok=True)
 
     epoch = 0
+    renderers = start_renderers(cfg)
+    try:
+        _train_loop(cfg, model, opt, step, epoch, last, log, on_eval)
+    finally:
+        stop_renderers(renderers)
+    return last
+
+
+def _train_loop(
+    cfg: TrainConfig,
+    model: FastDepth,
+    opt: torch.optim.Optimizer,
+    step: int,
+    epoch: int,
+    last: Path,
+    log: Path,
+    on_eval,
+) -> None:
+    """The step loop; each pass over the data re-reads how many scenes are cached."""
     with Progress(cfg.steps, "train", start=step) as bar:
         while step < cfg.steps:
             ds = data.RenderedScenes(0, _cached_count(cfg), train=True)
@@ -185,4 +244,3 @@ def train(cfg: TrainConfig, resume: bool = True, on_eval=None) -> Path:
                 t_data = time.monotonic()
             epoch += 1
     save_checkpoint(last, model, opt, step, cfg)
-    return last
