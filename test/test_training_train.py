@@ -83,16 +83,17 @@ def test_background_renderers_fill_the_cache_and_stop(tmp_path, monkeypatch) -> 
     import time
 
     monkeypatch.setenv("FASTDEPTH_CACHE_DIR", str(tmp_path))
-    cfg = train.TrainConfig(scenes=3, render_workers=2)
+    cfg = train.TrainConfig(scenes=5, min_scenes=2, render_workers=2)
     procs = train.start_renderers(cfg)
     try:
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not all(data.is_cached(s) for s in range(3)):
+        while time.monotonic() < deadline and not all(data.is_cached(s) for s in range(2, 5)):
             time.sleep(0.5)
-        assert all(data.is_cached(s) for s in range(3))
-        assert not data.is_cached(3)  # only the configured range
+        assert all(data.is_cached(s) for s in range(2, 5))
+        # the data loader renders the first min_scenes itself; nothing past the range
+        assert not data.is_cached(0) and not data.is_cached(5)
     finally:
         train.stop_renderers(procs)
     assert len(procs) == 2 and not any(p.is_alive() for p in procs)
-    rgb, depth = data.load_or_render(2)  # a cached frame loads back
+    rgb, depth = data.load_or_render(4)  # a cached frame loads back
     assert rgb.shape[:2] == depth.shape and (depth > 0).any()

@@ -103,20 +103,21 @@ def _cached_count(cfg: TrainConfig) -> int:
     return n
 
 
-def _render_forever(count: int, offset: int, stride: int, cache_dir: str) -> None:
+def _render_forever(seed0: int, count: int, offset: int, stride: int, cache_dir: str) -> None:
     """Background renderer process: fill the training cache, lowest seeds first."""
     import os
 
     if cache_dir:
         os.environ["FASTDEPTH_CACHE_DIR"] = cache_dir
     torch.set_num_threads(1)
-    data.prerender(0, count, offset=offset, stride=stride)
+    data.prerender(seed0, count, offset=offset, stride=stride)
 
 
 def start_renderers(cfg: TrainConfig) -> list:
-    """``cfg.render_workers`` processes rendering seeds ``0 .. cfg.scenes-1`` (interleaved), so
-    the training set grows while the model trains; a fresh machine needs this, or a prior
-    ``fastdepth-ros render``, to train on more than ``cfg.min_scenes`` scenes."""
+    """``cfg.render_workers`` processes rendering seeds ``cfg.min_scenes .. cfg.scenes-1``
+    (interleaved), so the training set grows while the model trains; a fresh machine needs
+    this, or a prior ``fastdepth-ros render``, to train on more than ``cfg.min_scenes`` scenes.
+    The first ``min_scenes`` the data loader renders itself on first use."""
     import multiprocessing
     import os
 
@@ -125,7 +126,8 @@ def start_renderers(cfg: TrainConfig) -> list:
     for k in range(cfg.render_workers):
         proc = ctx.Process(
             target=_render_forever,
-            args=(cfg.scenes, k, cfg.render_workers, os.environ.get("FASTDEPTH_CACHE_DIR", "")),
+            args=(cfg.min_scenes, max(0, cfg.scenes - cfg.min_scenes), k, cfg.render_workers,
+                  os.environ.get("FASTDEPTH_CACHE_DIR", "")),
             daemon=True,
             name=f"fastdepth-render-{k}",
         )
