@@ -4,8 +4,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${1:-runtime,ros}"
+PYTHON="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
-  python3 -m venv .venv
+  # The PyPI ROS 2 (Kilted) wheels exist for CPython 3.10-3.14 on x86-64 manylinux_2_28 only.
+  if ! "$PYTHON" -c 'import sys; sys.exit(not (3, 10) <= sys.version_info[:2] <= (3, 14))'; then
+    echo "scripts/venv.sh: $("$PYTHON" -V 2>&1) found; the PyPI ROS 2 wheels need CPython 3.10-3.14." >&2
+    echo "Set PYTHON=/path/to/python3.1x, or use apt ROS 2 + colcon (README: On a robot)." >&2
+    exit 2
+  fi
+  "$PYTHON" -m venv .venv
   .venv/bin/python -m pip install -q --upgrade pip
 fi
 # A real (non-editable) install: data files (ament index marker, package.xml, launch/,
