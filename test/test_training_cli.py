@@ -50,7 +50,8 @@ def test_installed_eval_scores_the_reference_model_on_the_official_sample(tmp_pa
         pytest.skip("console script not installed (scripts/venv.sh installs it)")
     out = tmp_path / "eval.json"
     proc = subprocess.run(
-        [str(script), "eval", str(reference_model), "--heldout", "0", "--json", str(out)],
+        [str(script), "eval", str(reference_model), "--heldout", "0", "--json", str(out),
+         "--montage", str(tmp_path / "montage.png")],  # not the default: cwd is the checkout
         cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
