@@ -84,11 +84,12 @@ def median_scaled(pred_m: np.ndarray, gt_m: np.ndarray) -> np.ndarray:
     the depth map.  FastDepth is a metric model and its paper reports unscaled metrics;
     the scaled ones only tell a scale error apart from a structure error.
     """
-    pred = np.asarray(pred_m, dtype=np.float64).reshape(np.shape(gt_m))
-    mask = valid_mask(np.asarray(gt_m, dtype=np.float64), pred)
+    gt = np.asarray(gt_m, dtype=np.float64)
+    pred = np.asarray(pred_m, dtype=np.float64).reshape(gt.shape)
+    mask = valid_mask(gt, pred)
     if not mask.any():
         return pred.copy()
-    return pred * (np.median(np.asarray(gt_m)[mask]) / np.median(pred[mask]))
+    return pred * (np.median(gt[mask]) / np.median(pred[mask]))
 
 
 class MetricsAccumulator:

@@ -93,7 +93,7 @@ def test_background_renderers_fill_the_cache_and_stop(tmp_path, monkeypatch) -> 
         # the data loader renders the first min_scenes itself; nothing past the range
         assert not data.is_cached(0) and not data.is_cached(5)
     finally:
-        train.stop_renderers(procs)
+        data.stop_renderers(procs)
     assert len(procs) == 2 and not any(p.is_alive() for p in procs)
     rgb, depth = data.load_or_render(4)  # a cached frame loads back
     assert rgb.shape[:2] == depth.shape and (depth > 0).any()

@@ -55,30 +55,31 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _render(args: argparse.Namespace) -> int:
-    import multiprocessing
-
     from . import data
     from .progress import Progress
 
     seed0 = (data.HELDOUT_SEED0 if args.heldout else 0) + args.start
-    workers = max(1, args.workers)
-    print(f"rendering seeds {seed0}..{seed0 + args.scenes - 1} into {data.scene_dir()}", flush=True)
+    seeds = range(seed0, seed0 + args.scenes)
+    print(f"rendering seeds {seeds[0]}..{seeds[-1]} into {data.scene_dir()}", flush=True)
+    cached_before = sum(data.is_cached(seed) for seed in seeds)
     with Progress(args.scenes, "render") as bar:
-        if workers == 1:
-            done = data.prerender(seed0, args.scenes, on_frame=lambda: bar.update(1))
+        if args.workers <= 1:
+            data.prerender(seed0, args.scenes, on_frame=lambda: bar.update(1))
         else:
-            seeds = range(seed0, seed0 + args.scenes)
-            with multiprocessing.get_context("spawn").Pool(workers) as pool:
-                jobs = [pool.apply_async(data.prerender, (seed0, args.scenes), dict(offset=k, stride=workers))
-                        for k in range(workers)]
-                seen = 0
-                while not all(job.ready() for job in jobs):  # progress = cached seeds in the range
-                    time.sleep(1.0)
-                    cached = sum(data.is_cached(seed) for seed in seeds)
-                    bar.update(cached - seen)
-                    seen = cached
-                done = sum(job.get() for job in jobs)
-                bar.update(args.scenes - seen)
+            procs = data.start_renderers(seed0, args.scenes, args.workers)
+            seen = cached_before
+            bar.update(seen)
+            while any(proc.is_alive() for proc in procs):  # progress = cached seeds in the range
+                time.sleep(1.0)
+                cached = sum(data.is_cached(seed) for seed in seeds)
+                bar.update(cached - seen)
+                seen = cached
+            data.stop_renderers(procs)
+            if any(proc.exitcode for proc in procs):
+                print("error: a rendering process failed (exit codes %s)" % [p.exitcode for p in procs],
+                      file=sys.stderr)
+                return 1
+    done = sum(data.is_cached(seed) for seed in seeds) - cached_before
     print(f"rendered {done} new scenes ({args.scenes - done} were cached)")
     return 0
 

@@ -178,3 +178,28 @@ def prerender(
         if on_frame is not None:
             on_frame()
     return done
+
+
+def start_renderers(seed0: int, count: int, workers: int) -> list:
+    """``workers`` background processes running :func:`prerender` over ``seed0 .. seed0+count-1``
+    interleaved (process k takes ``offset=k``).  Spawned, not forked (no torch/fork interplay);
+    they inherit ``os.environ``, so ``FASTDEPTH_CACHE_DIR`` applies to them too."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    procs = [
+        ctx.Process(target=prerender, args=(seed0, count), kwargs={"offset": k, "stride": workers},
+                    daemon=True, name=f"fastdepth-render-{k}")
+        for k in range(workers)
+    ]
+    for proc in procs:
+        proc.start()
+    return procs
+
+
+def stop_renderers(procs: list) -> None:
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in procs:
+        proc.join(timeout=10)

@@ -96,21 +96,10 @@ def load_model(path: str | Path) -> tuple[FastDepth, dict]:
 
 def _cached_count(cfg: TrainConfig) -> int:
     """Frames cached contiguously from seed 0 (what the background renderer has finished)."""
-    root = data.scene_dir()
     n = cfg.min_scenes
-    while n < cfg.scenes and (root / f"{n:08d}.npz").exists():
+    while n < cfg.scenes and data.is_cached(n):
         n += 1
     return n
-
-
-def _render_forever(seed0: int, count: int, offset: int, stride: int, cache_dir: str) -> None:
-    """Background renderer process: fill the training cache, lowest seeds first."""
-    import os
-
-    if cache_dir:
-        os.environ["FASTDEPTH_CACHE_DIR"] = cache_dir
-    torch.set_num_threads(1)
-    data.prerender(seed0, count, offset=offset, stride=stride)
 
 
 def start_renderers(cfg: TrainConfig) -> list:
@@ -118,30 +107,7 @@ def start_renderers(cfg: TrainConfig) -> list:
     (interleaved), so the training set grows while the model trains; a fresh machine needs
     this, or a prior ``fastdepth-ros render``, to train on more than ``cfg.min_scenes`` scenes.
     The first ``min_scenes`` the data loader renders itself on first use."""
-    import multiprocessing
-    import os
-
-    ctx = multiprocessing.get_context("spawn")  # no torch/fork interplay
-    procs = []
-    for k in range(cfg.render_workers):
-        proc = ctx.Process(
-            target=_render_forever,
-            args=(cfg.min_scenes, max(0, cfg.scenes - cfg.min_scenes), k, cfg.render_workers,
-                  os.environ.get("FASTDEPTH_CACHE_DIR", "")),
-            daemon=True,
-            name=f"fastdepth-render-{k}",
-        )
-        proc.start()
-        procs.append(proc)
-    return procs
-
-
-def stop_renderers(procs: list) -> None:
-    for proc in procs:
-        if proc.is_alive():
-            proc.terminate()
-    for proc in procs:
-        proc.join(timeout=10)
+    return data.start_renderers(cfg.min_scenes, max(0, cfg.scenes - cfg.min_scenes), cfg.render_workers)
 
 
 def evaluate_torch(model: FastDepth, n_scenes: int) -> dict[str, float]:
@@ -184,12 +150,11 @@ def train(cfg: TrainConfig, resume: bool = True, on_eval=None) -> Path:
     log = Path(cfg.log_path) if cfg.log_path else ckpt_dir / "eval.jsonl"
     log.parent.mkdir(parents=True, exist_ok=True)
 
-    epoch = 0
     renderers = start_renderers(cfg)
     try:
-        _train_loop(cfg, model, opt, step, epoch, last, log, on_eval)
+        _train_loop(cfg, model, opt, step, last, log, on_eval)
     finally:
-        stop_renderers(renderers)
+        data.stop_renderers(renderers)
     return last
 
 
@@ -198,12 +163,12 @@ def _train_loop(
     model: FastDepth,
     opt: torch.optim.Optimizer,
     step: int,
-    epoch: int,
     last: Path,
     log: Path,
     on_eval,
 ) -> None:
     """The step loop; each pass over the data re-reads how many scenes are cached."""
+    epoch = 0
     with Progress(cfg.steps, "train", start=step) as bar:
         while step < cfg.steps:
             ds = data.RenderedScenes(0, _cached_count(cfg), train=True)
