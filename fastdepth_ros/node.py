@@ -54,6 +54,7 @@ from .imaging import (
 from .latest import LatestSlot
 from .pipeline import DepthPipeline, PipelineConfig
 from .resources import default_model_path
+from .spinning import spin_until_shutdown
 from .visualize import colorize_depth
 
 NODE_NAME = "fastdepth"
@@ -526,9 +527,7 @@ def main(args: Optional[List[str]] = None) -> int:
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        spin_until_shutdown(executor)
     finally:
         node.stop()
         executor.shutdown(timeout_sec=1.0)

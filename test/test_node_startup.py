@@ -105,3 +105,56 @@ def test_compressed_sim_time_no_camera_info_and_provider_fallback(reference_mode
         if client is not None:
             client.close()
         proc.close()
+
+
+def test_shutdown_racing_the_executor_is_a_clean_stop() -> None:
+    """The signal handler may shut the context down after spin()'s ok-check but before the
+    wait set is built; rclpy then raises RCLError. The node's spin loop must treat that as a
+    normal stop (CI once saw a traceback and exit 1 on SIGTERM), but never hide an error
+    raised while the context is still valid."""
+    import rclpy
+    from rclpy.context import Context
+    from rclpy.executors import SingleThreadedExecutor
+
+    from fastdepth_ros.spinning import spin_until_shutdown
+
+    class RacedExecutor(SingleThreadedExecutor):
+        """spin() as rclpy runs it, with the shutdown landing inside the race window."""
+
+        def spin(self) -> None:
+            assert self._context.ok()  # the check rclpy's spin() does first
+            self._context.shutdown()  # what the signal handler does
+            self.spin_once(timeout_sec=0.1)  # builds the wait set on the dead context
+
+    class FaultyExecutor(SingleThreadedExecutor):
+        def spin(self) -> None:
+            raise RuntimeError("a real fault while the context is valid")
+
+    context = Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node("race_probe", context=context)
+    try:
+        faulty = FaultyExecutor(context=context)
+        with pytest.raises(RuntimeError, match="real fault"):
+            spin_until_shutdown(faulty)
+
+        raced = RacedExecutor(context=context)
+        raced.add_node(node)
+        with pytest.raises(RuntimeError, match="context is not valid"):
+            raced.spin()  # the race itself is real: rclpy raises
+        assert not context.ok()
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
+
+    context = Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node("race_probe", context=context)
+    try:
+        raced = RacedExecutor(context=context)
+        raced.add_node(node)
+        spin_until_shutdown(raced)  # must not raise
+        assert not context.ok()
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)

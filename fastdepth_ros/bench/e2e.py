@@ -273,11 +273,12 @@ def _relay() -> None:
     processing), from a worker thread like depth_node's.  Driver latency against it is DDS in
     + out + rclpy message conversion + thread handoff."""
     import rclpy
-    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import CameraInfo, Image
 
     from ..imaging import image_msg_to_rgb8, numpy_to_image
+    from ..spinning import spin_until_shutdown
 
     rclpy.init()
     node = rclpy.create_node("fastdepth")
@@ -311,10 +312,7 @@ def _relay() -> None:
     threading.Thread(target=work, daemon=True).start()
     executor = SingleThreadedExecutor()
     executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+    spin_until_shutdown(executor)
     os._exit(0)
 
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
+from ..spinning import spin_until_shutdown
 from . import bagio
 from .recorder import Recorder, cdr_stamp_ns, cdr_with_stamp
 
@@ -238,7 +239,9 @@ def replay(config: ReplayConfig, stop: Optional[_Stop] = None) -> ReplayResult:
             image_pub = node.create_publisher(CompressedImage if compressed else Image, live_image, pub_qos)
             info_pub = node.create_publisher(CameraInfo, config.info_topic, pub_qos)
             clock_pub = node.create_publisher(Clock, "/clock", pub_qos) if config.clock else None
-            spin_thread = threading.Thread(target=_spin, args=(executor,), name="replay_spin", daemon=True)
+            spin_thread = threading.Thread(
+                target=spin_until_shutdown, args=(executor,), name="replay_spin", daemon=True
+            )
             spin_thread.start()
 
             # ---- wait for the node: its image subscription and its depth publisher
@@ -352,16 +355,6 @@ class _NullContext:
 
     def __exit__(self, *exc: Any) -> None:
         return None
-
-
-def _spin(executor: Any) -> None:
-    import rclpy
-
-    try:
-        executor.spin()
-    except Exception as exc:  # shutdown races end the spin; anything else is a bug: say so
-        if rclpy.ok(context=executor.context):
-            print("replay: executor stopped: %r" % (exc,), file=sys.stderr)
 
 
 def _run(
