@@ -214,14 +214,18 @@ def test_sigint_leaves_valid_closed_bag(raw_node, raw_bag, dds_env, tmp_path):
         text=True,
         start_new_session=True,
     )
+    watcher = harness.Client("", "/fd_sigint_unused/image", "/fd_sigint_unused/camera_info")
     try:
         # the bag is written in a hidden sibling directory until closed
         assert harness.wait_for(lambda: list(tmp_path.glob(".interrupted.partial-*")), 30.0)
-        time.sleep(4.0)  # a few loop passes' worth of output
+        # interrupt mid-run once the node has answered a good number of frames (not after a
+        # fixed sleep: the replay first waits for the node, which can take seconds on a busy CI)
+        assert harness.wait_for(lambda: len(watcher.depth) >= 8, 60.0), "node produced no depth"
         assert proc.poll() is None, proc.communicate()[1]
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
     finally:
+        watcher.close()
         if proc.poll() is None:
             proc.kill()
             proc.wait(5)
