@@ -26,6 +26,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from fastdepth_ros.spinning import spin_until_shutdown
+
 REPO = Path(__file__).resolve().parent.parent
 PARAMS_FILE = REPO / "config" / "fastdepth.yaml"
 FASTDDS_PROFILE = REPO / "config" / "fastdds_shm.xml"
@@ -144,14 +146,8 @@ class Client:
         self._image_cls = Image
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
-        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread = threading.Thread(target=spin_until_shutdown, args=(self.executor,), daemon=True)
         self._thread.start()
-
-    def _spin(self) -> None:
-        try:
-            self.executor.spin()
-        except Exception:  # shutdown races end the spin; nothing to report
-            pass
 
     def _rec(self, store: List[Tuple[float, Any]]) -> Callable[[Any], None]:
         def callback(msg: Any) -> None:

@@ -4,15 +4,18 @@
 * compressed input + sim time + no camera_info + a provider that is not available:
   depth is still published with the input stamp, diagnostics say WARN for the missing
   camera_info and for the provider fallback, frame age follows /clock;
-* SIGTERM stops the node cleanly (exit 0, no traceback).
+* SIGTERM stops the node cleanly (exit 0, no traceback), also when the shutdown races the
+  executor (``fastdepth_ros.spinning``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
 from pathlib import Path
+from typing import Any, Iterator
 
 import pytest
 from ros_harness import (
@@ -130,31 +133,25 @@ def test_shutdown_racing_the_executor_is_a_clean_stop() -> None:
         def spin(self) -> None:
             raise RuntimeError("a real fault while the context is valid")
 
-    context = Context()
-    rclpy.init(context=context)
-    node = rclpy.create_node("race_probe", context=context)
-    try:
-        faulty = FaultyExecutor(context=context)
-        with pytest.raises(RuntimeError, match="real fault"):
-            spin_until_shutdown(faulty)
+    @contextlib.contextmanager
+    def raced_executor() -> Iterator[Any]:
+        """A RacedExecutor with a node on a fresh context (the race shuts the context down)."""
+        context = Context()
+        rclpy.init(context=context)
+        node = rclpy.create_node("race_probe", context=context)
+        try:
+            executor = RacedExecutor(context=context)
+            executor.add_node(node)
+            yield executor
+            assert not context.ok()
+        finally:
+            node.destroy_node()
+            rclpy.try_shutdown(context=context)
 
-        raced = RacedExecutor(context=context)
-        raced.add_node(node)
+    with raced_executor() as raced:
+        with pytest.raises(RuntimeError, match="real fault"):
+            spin_until_shutdown(FaultyExecutor(context=raced.context))
         with pytest.raises(RuntimeError, match="context is not valid"):
             raced.spin()  # the race itself is real: rclpy raises
-        assert not context.ok()
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown(context=context)
-
-    context = Context()
-    rclpy.init(context=context)
-    node = rclpy.create_node("race_probe", context=context)
-    try:
-        raced = RacedExecutor(context=context)
-        raced.add_node(node)
+    with raced_executor() as raced:
         spin_until_shutdown(raced)  # must not raise
-        assert not context.ok()
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown(context=context)
