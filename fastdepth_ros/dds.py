@@ -13,7 +13,7 @@ must cross processes reliably.  The recipe, in one place:
   frames were lost between processes at 30 Hz on the development machine.
 
 The variables must be set before ``rclpy.init`` in this process and passed to every child.
-Users running the node on a robot set the same variables in their shell (README).
+Users running the node on a robot set the same variables in their shell (docs/node.md, Fast DDS profile).
 """
 
 from __future__ import annotations

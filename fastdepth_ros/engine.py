@@ -45,7 +45,7 @@ class EngineConfig:
     inter_op_threads: int = 1
     # ORT's intra-op pool threads busy-wait between kernels and runs by default.  That is fastest
     # on an idle machine but steals cores that DDS, the executor and other nodes need on a small
-    # shared one (measured: README performance section); False sets
+    # shared one (measured: docs/performance.md); False sets
     # session.intra_op.allow_spinning=0.
     allow_spinning: bool = True
     warmup_runs: int = 3

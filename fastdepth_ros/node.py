@@ -77,8 +77,8 @@ def _int_range(lo: int, hi: int) -> List[IntegerRange]:
     return [IntegerRange(from_value=int(lo), to_value=int(hi), step=1)]
 
 
-# name -> (default, description, read_only, extra descriptor fields).  The README table in
-# the README lists the same.  Read-only ones need a restart (they shape the session or
+# name -> (default, description, read_only, extra descriptor fields).  The table in
+# docs/node.md lists the same.  Read-only ones need a restart (they shape the session or
 # the subscriptions).
 PARAMETERS: Dict[str, Tuple[Any, str, bool, Dict[str, Any]]] = {
     "model_path": ("", "FastDepth ONNX file; empty = the package's share/models/fastdepth.onnx. "

@@ -6,7 +6,7 @@ two 1-D gathers with precomputed indices (rows, then columns: no per-frame plann
 intermediate full-size image), so it also works on strided views of padded ROS image rows
 without a copy.  ``take`` along one axis at a time is ~4x faster than numpy's 2-D fancy index
 ``a[rows[:, None], cols[None, :]]`` for the same pixels (0.4 vs 1.7 ms for 640x480 -> 224x224
-on a 2-core x86; see docs in the README's performance section).
+on a 2-core x86; see docs/performance.md).
 """
 
 from __future__ import annotations

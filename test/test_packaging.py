@@ -61,17 +61,17 @@ def test_colcon_build_installs_ros2_run_layout(tmp_path: Path) -> None:
 
 
 def test_every_node_parameter_is_documented_and_in_the_shipped_yaml() -> None:
-    """Users read the README table and edit config/fastdepth.yaml: neither may miss a parameter
+    """Users read the node reference table (docs/node.md) and edit config/fastdepth.yaml: neither may miss a parameter
     the node declares (node.PARAMETERS is what it declares; importing it needs rclpy)."""
     pytest.importorskip("rclpy", reason="rclpy not installed (scripts/venv.sh runtime,ros,test)")
     import yaml
 
     from fastdepth_ros.node import PARAMETERS
 
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "node.md").read_text()
     table = {name for line in readme.splitlines() if line.startswith("| `")
              for name in re.findall(r"`([a-z0-9_]+)`", line.split("|")[1])}
     shipped = yaml.safe_load((ROOT / "config" / "fastdepth.yaml").read_text())["/**"]["ros__parameters"]
-    assert set(PARAMETERS) - table == set(), "parameters missing from the README table"
+    assert set(PARAMETERS) - table == set(), "parameters missing from the docs/node.md table"
     assert set(PARAMETERS) - set(shipped) == set(), "parameters missing from config/fastdepth.yaml"
     assert set(shipped) - set(PARAMETERS) == set(), "config/fastdepth.yaml sets unknown parameters"

@@ -1,7 +1,7 @@
 """Model-only measurements: ORT latency per provider/threads, PyTorch eager side by side,
 encoder/decoder split from ORT profiling, MACs/params from the ONNX graph, matmul peak.
 
-Method notes (also in the README's performance section):
+Method notes (also in docs/performance.md):
 
 * Latency is ``InferenceSession.run`` on a fixed 1x3x224x224 input, through the project's
   ``Engine`` (same session options as the node).  The ORT configurations are measured in one
@@ -187,7 +187,7 @@ def ort_nospin_runner(spec: ModelSpec, threads: int, warmup: int):
     """The node's CPU session with ``EngineConfig.allow_spinning=False`` (node parameter
     ``ort_allow_spinning``): ORT's pool threads sleep right after a run instead of busy-waiting
     for the next one.  On a small shared machine the spinning steals the cores that DDS, the
-    executor and the publisher need between frames (README, performance section)."""
+    executor and the publisher need between frames (docs/performance.md)."""
     from ..engine import Engine, EngineConfig
 
     engine = Engine(spec.path, EngineConfig(providers=["cpu"], intra_op_threads=threads,

@@ -20,7 +20,7 @@ from .macs import measure
 SYNTHETIC_NOTE = (
     "Trained from scratch (no ImageNet pretraining available offline) on procedurally "
     "rendered indoor scenes only; no real images were used. Expect a large synthetic-to-real "
-    "gap: for real-world use convert the official checkpoint (README, model section)."
+    "gap: for real-world use convert the official checkpoint (docs/model.md)."
 )
 
 
