@@ -8,10 +8,11 @@ what the session actually runs, and says why in ``notes``.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -22,6 +23,11 @@ PROVIDER_ALIASES = {
     "cpu": "CPUExecutionProvider",
 }
 DEFAULT_INPUT_HW = (224, 224)
+
+
+#: ONNX metadata key: the focal length (model-input pixels) of the canonical camera the model
+#: was trained in (fastdepth_ros.training.canonical); absent in models trained otherwise.
+CANONICAL_FOCAL_KEY = "fastdepth_ros.canonical_focal_px"
 
 
 class ModelLoadError(RuntimeError):
@@ -135,6 +141,7 @@ class Engine:
             w if isinstance(w, int) else self.config.input_hw[1],
         )
         self.model_name = os.path.splitext(os.path.basename(self.model_path))[0]
+        self.canonical_focal_px = _canonical_focal_px(self.session)
         self.warmup_ms = self._warm_up(self.config.warmup_runs)
 
     def _make_trt_cache_dir(self) -> None:
@@ -168,8 +175,19 @@ class Engine:
         return {
             "model": self.model_path,
             "model_name": self.model_name,
+            "canonical_focal_px": self.canonical_focal_px,
             "input_hw": list(self.input_hw),
             "requested_providers": self.requested_providers,
             "active_providers": self.active_providers,
             "notes": self.notes,
         }
+
+
+def _canonical_focal_px(session: Any) -> Optional[float]:
+    """The model's canonical focal length from its metadata, or None (absent or unusable)."""
+    try:
+        text = session.get_modelmeta().custom_metadata_map.get(CANONICAL_FOCAL_KEY)
+        value = float(text) if text is not None else None
+    except (AttributeError, TypeError, ValueError):
+        return None
+    return value if value is not None and math.isfinite(value) and value > 0 else None

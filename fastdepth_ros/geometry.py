@@ -410,3 +410,11 @@ def fov_deg(k: np.ndarray, width: int, height: int) -> Tuple[float, float]:
         math.degrees(2 * math.atan2(width / 2.0, k[0, 0])),
         math.degrees(2 * math.atan2(height / 2.0, k[1, 1])),
     )
+
+
+def model_focal_px(fx: float, fy: float, rows: AxisMap, cols: AxisMap) -> float:
+    """Focal length of a camera (``fx``, ``fy`` in source pixels) seen in a derived grid, as the
+    geometric mean of the per-axis focal lengths there: the number a monocular network's
+    metric scale depends on (objects of a given size and distance cover ``f`` times as many
+    pixels).  Camera-aware scaling compares it with the model's training focal length."""
+    return math.sqrt((fx / cols.scale) * (fy / rows.scale))

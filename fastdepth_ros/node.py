@@ -62,7 +62,8 @@ NODE_NAME = "fastdepth"
 # latency path (depth/camera_info derivation + publish, depth/colored); "total" is receive ->
 # depth published, the latency a depth subscriber sees minus transport.
 STAGES = ("queue", "convert", "preprocess", "inference", "postprocess", "publish", "side_outputs", "total")
-PIPELINE_PARAMS = ("input_mode", "output_size", "output_encoding", "min_range_m", "max_range_m")
+PIPELINE_PARAMS = ("input_mode", "output_size", "output_encoding", "min_range_m", "max_range_m",
+                   "focal_scaling")
 CAMERA_INFO_CACHE = 10  # stamp-indexed camera_info kept for exact-stamp pairing
 OUTPUT_DEPTH = 2  # shallow reliable history: depth_image_proc (reliable) and viewers match
 INPUT_DEPTH = 5  # sensor-data QoS depth; the slot keeps only the newest anyway
@@ -122,6 +123,9 @@ PARAMETERS: Dict[str, Tuple[Any, str, bool, Dict[str, Any]]] = {
                     {"floating_point_range": _float_range(0.0, 1000.0)}),
     "max_range_m": (10.0, "Farther depths are flagged +Inf (16UC1: 0; at most 65.535).", False,
                     {"floating_point_range": _float_range(0.0, 1000.0)}),
+    "focal_scaling": (True, "Convert the model's canonical-camera depth to this camera: depth x "
+                      "f_camera / f_canonical, f_camera from camera_info in model-input pixels. "
+                      "Needs camera_info and a model that records f_canonical.", False, {}),
     "publish_colored": (True, "Publish depth/colored (rgb8 colour map) while it has "
                         "subscribers; computed only then.", False, {}),
     "expected_rate_hz": (10.0, "Minimum acceptable depth output rate for diagnostics "
@@ -156,6 +160,29 @@ def parse_provider_options(text: str) -> Dict[str, Dict[str, str]]:
             raise ValueError("provider option %r is not 'provider:key=value'" % item)
         out.setdefault(provider_name(provider), {})[key] = value
     return out
+
+
+def _intrinsics_or_none(info: Optional[CameraInfo]) -> Optional[CameraIntrinsics]:
+    """A camera_info as CameraIntrinsics for focal scaling; None if absent or malformed (a
+    malformed one is reported when depth/camera_info is derived from it)."""
+    if info is None:
+        return None
+    try:
+        return CameraIntrinsics.from_msg(info)
+    except (ValueError, TypeError):
+        return None
+
+
+def _focal_scaling_state(enabled: bool, canonical_px: Optional[float], last_scale: Optional[float]) -> str:
+    """What the 'Focal scaling' diagnostic value says: which conversion the depth carries."""
+    if not enabled:
+        return "off (focal_scaling: false)"
+    if canonical_px is None:
+        return "inactive: the model records no canonical focal length"
+    if last_scale is None:
+        return "inactive: no usable camera_info (canonical %.1f px)" % canonical_px
+    return "on: x%.3f (camera %.1f px / canonical %.1f px)" % (last_scale, last_scale * canonical_px,
+                                                              canonical_px)
 
 
 def _stamp_s(stamp: Any) -> float:
@@ -213,6 +240,7 @@ class DepthNode(Node):
         self._info_errors = dg.ErrorLatch()
         self._max_latency_ms = float(p("max_latency_ms"))
         self._hardware_id = p("hardware_id") or self.get_fully_qualified_name()
+        self._focal_scale: Optional[float] = None  # of the last published frame
         self._counts = {"published": 0, "colored": 0, "info_exact": 0, "info_latest": 0,
                         "info_none": 0, "info_received": 0}
 
@@ -381,11 +409,15 @@ class DepthNode(Node):
             self._log_error("decode", "dropping bad input image: %s" % exc)
             return
         t_converted = time.perf_counter()
+        header = msg.header
+        # intrinsics for focal scaling: the exact-stamp camera_info if already here, else the
+        # latest (K rarely changes); depth/camera_info pairs again after inference below
+        camera = _intrinsics_or_none(self._camera_info_for(header)[0])
         with self._pipeline_lock:
             pipeline = self._pipeline
             publish_colored = self._publish_colored
             try:
-                result = pipeline.process(rgb)
+                result = pipeline.process(rgb, camera)
             except ValueError as exc:  # geometry: a size the pipeline cannot plan
                 self._input_errors.report("bad input image: %s" % exc, kind="geometry")
                 self._log_error("geometry", "dropping input image: %s" % exc)
@@ -397,8 +429,8 @@ class DepthNode(Node):
                 return
             config = pipeline.config
         t_processed = time.perf_counter()
+        self._focal_scale = result.focal_scale
 
-        header = msg.header
         self._depth_pub.publish(numpy_to_image(result.depth, result.encoding, header=header))
         t_depth_out = time.perf_counter()
         info_msg = self._depth_info(header, result, pipeline)  # after depth: off its latency path
@@ -468,6 +500,8 @@ class DepthNode(Node):
         out.add("Encoding", config.output_encoding)
         out.add("Output size", config.output_size)
         out.add("Input mode", config.input_mode)
+        out.add("Focal scaling", _focal_scaling_state(config.focal_scaling, engine.canonical_focal_px,
+                                                      self._focal_scale))
 
         age = dg.Status(prefix + "frame age")
         self._age.run(age)

@@ -7,6 +7,7 @@ resolution and cached (camera resolution rarely changes).
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, replace
 from typing import Dict, Optional, Tuple
@@ -14,7 +15,14 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 
 from .engine import Engine
-from .geometry import INPUT_MODES, CameraIntrinsics, FrameGeometry, parse_output_size, plan_frame
+from .geometry import (
+    INPUT_MODES,
+    CameraInfoError,
+    CameraIntrinsics,
+    FrameGeometry,
+    parse_output_size,
+    plan_frame,
+)
 from .postprocess import DepthPostprocessor
 from .preprocess import Preprocessor
 
@@ -26,6 +34,7 @@ class PipelineConfig:
     output_encoding: str = "32FC1"  # or "16UC1" (millimetres)
     min_range_m: float = 0.1
     max_range_m: float = 10.0
+    focal_scaling: bool = True  # depth x f_camera / f_canonical (models that record f_canonical)
 
     def validate(self) -> PipelineConfig:
         if self.input_mode not in INPUT_MODES:
@@ -41,6 +50,7 @@ class DepthResult:
     encoding: str
     geometry: FrameGeometry
     timings_ms: Dict[str, float]
+    focal_scale: Optional[float] = None  # factor applied to the model's depth, None = none
 
 
 class DepthPipeline:
@@ -75,15 +85,38 @@ class DepthPipeline:
             self._cache[key] = hit
         return hit
 
-    def process(self, rgb8: np.ndarray) -> DepthResult:
-        """``rgb8``: HxWx3 uint8 RGB (strided views fine)."""
+    def focal_scale(self, camera: Optional[CameraIntrinsics], geometry: FrameGeometry) -> Optional[float]:
+        """``f_camera / f_canonical`` for this frame, or None when scaling does not apply
+        (turned off, no camera_info, a model without a canonical focal length).
+
+        A monocular model learns metric depth for the focal length it was trained at; its
+        output is depth in that canonical camera.  ``f_camera`` is the camera's focal length
+        in model-input pixels (geometric mean of fx, fy after the crop/resize).  Raises
+        CameraInfoError for a camera_info that cannot describe the frame."""
+        f_canonical = self.engine.canonical_focal_px
+        if not self.config.focal_scaling or camera is None or f_canonical is None:
+            return None
+        sampling = geometry.sampling
+        k = camera.derive(geometry.input_hw, sampling.rows, sampling.cols).k
+        return math.sqrt(k[0, 0] * k[1, 1]) / f_canonical
+
+    def process(self, rgb8: np.ndarray, camera: Optional[CameraIntrinsics] = None) -> DepthResult:
+        """``rgb8``: HxWx3 uint8 RGB (strided views fine); ``camera``: its intrinsics, for
+        focal scaling (:meth:`focal_scale`); a camera_info that does not fit the frame
+        disables scaling for that frame (the node reports it when deriving depth/camera_info)."""
         t0 = time.perf_counter()
         geo, pre = self._plan(rgb8.shape[:2])
         post = self._post
+        try:
+            scale = self.focal_scale(camera, geo)
+        except (CameraInfoError, ValueError):
+            scale = None
         x = pre(rgb8)
         t1 = time.perf_counter()
         model_depth = self.engine.run(x)
         t2 = time.perf_counter()
+        if scale is not None:
+            model_depth = model_depth * np.float32(scale)
         depth = post(model_depth, geo)
         t3 = time.perf_counter()
         return DepthResult(
@@ -95,6 +128,7 @@ class DepthPipeline:
                 "inference": (t2 - t1) * 1e3,
                 "postprocess": (t3 - t2) * 1e3,
             },
+            focal_scale=scale,
         )
 
     def depth_camera_info(self, info: CameraIntrinsics, geometry: FrameGeometry) -> CameraIntrinsics:

@@ -61,8 +61,9 @@ def test_colcon_build_installs_ros2_run_layout(tmp_path: Path) -> None:
 
 
 def test_every_node_parameter_is_documented_and_in_the_shipped_yaml() -> None:
-    """Users read the node reference table (docs/node.md) and edit config/fastdepth.yaml: neither may miss a parameter
-    the node declares (node.PARAMETERS is what it declares; importing it needs rclpy)."""
+    """Users read the node reference table (docs/node.md) and edit config/fastdepth.yaml:
+    neither may miss a parameter the node declares (node.PARAMETERS is what it declares;
+    importing it needs rclpy)."""
     pytest.importorskip("rclpy", reason="rclpy not installed (scripts/venv.sh runtime,ros,test)")
     import yaml
 

@@ -35,6 +35,15 @@ def _train(args: argparse.Namespace) -> int:
         eval_every=args.eval_every,
         eval_scenes=args.eval_scenes,
         export_path=args.export or "",
+        init=args.init,
+        pretrained=args.pretrained or "",
+        init_from=args.init_from or "",
+        real=list(args.real),
+        render_share=args.render_share,
+        val=list(args.val),
+        teacher=args.teacher or "",
+        distill_weight=args.distill_weight,
+        log_path=args.log or "",
     )
 
     def on_eval(model, step: int, metrics: dict) -> None:
@@ -155,6 +164,20 @@ def register(subparsers) -> None:
     p.add_argument("--export", help=f"ship ONNX + card here at each evaluation (e.g. {DEFAULT_ONNX})")
     p.add_argument("--card-heldout", type=int, default=100)
     p.add_argument("--no-resume", action="store_true", help="ignore an existing last.pth")
+    p.add_argument("--init", default="scratch", choices=["scratch", "imagenet"],
+                   help="encoder initialisation (imagenet: the paper's; needs --pretrained)")
+    p.add_argument("--pretrained", help="ImageNet MobileNet-v1 npz (fastdepth-ros imagenet-npz builds it)")
+    p.add_argument("--init-from", help="start from this checkpoint's weights (e.g. a synthetic pretraining)")
+    p.add_argument("--real", action="append", default=[], metavar="DIR[:FIRST-LAST]",
+                   help="RGB-D folder to train on (repeatable; rgb/, depth/ mm, meta.json)")
+    p.add_argument("--render-share", type=float, default=1.0,
+                   help="fraction of each batch from rendered scenes; the rest from --real folders")
+    p.add_argument("--val", action="append", default=[], metavar="DIR[:FIRST-LAST]",
+                   help="RGB-D folder to validate on at each evaluation (repeatable; 'nyu_sample' "
+                   "= the official NYU sample); default: held-out rendered scenes")
+    p.add_argument("--teacher", help="ONNX teacher for distillation on the real frames")
+    p.add_argument("--distill-weight", type=float, default=0.0, help="weight of the L1 to the teacher")
+    p.add_argument("--log", help="JSON lines of evaluations (default CHECKPOINT_DIR/eval.jsonl)")
     p.set_defaults(func=_train)
 
     p = subparsers.add_parser("render", help="render training (or held-out) scenes into the cache")

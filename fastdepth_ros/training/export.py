@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..engine import CANONICAL_FOCAL_KEY
+from .canonical import CANONICAL_FOCAL_PX
 from .fold import fold_batchnorm
 
 OPSET = 17
@@ -23,9 +25,17 @@ OUTPUT_NAME = "depth"
 
 
 def export_onnx(
-    model: nn.Module, path: str | Path, input_hw: tuple[int, int] = (224, 224), opset: int = OPSET
+    model: nn.Module,
+    path: str | Path,
+    input_hw: tuple[int, int] = (224, 224),
+    opset: int = OPSET,
+    canonical_focal_px: float | None = CANONICAL_FOCAL_PX,
 ) -> Path:
-    """Fold BN, trace at ``input_hw`` and write ``path``; returns the path."""
+    """Fold BN, trace at ``input_hw`` and write ``path``; returns the path.
+
+    ``canonical_focal_px`` goes into the graph's metadata (the node's focal scaling reads it):
+    every model this package trains or imports learnt depth at NYU's focal length, which is
+    the canonical camera (:mod:`.canonical`); None leaves it out."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     folded = fold_batchnorm(model).eval()
@@ -43,6 +53,13 @@ def export_onnx(
             dynamo=False,
             do_constant_folding=True,
         )
+    if canonical_focal_px is not None:
+        import onnx
+
+        graph = onnx.load(str(tmp))
+        entry = graph.metadata_props.add()
+        entry.key, entry.value = CANONICAL_FOCAL_KEY, repr(float(canonical_focal_px))
+        onnx.save(graph, str(tmp))
     tmp.replace(path)  # atomic: a node reading the file never sees half a model
     return path
 

@@ -72,20 +72,21 @@ def conv_bn_act(
     stride: int = 1,
     groups: int = 1,
     relu6: bool = False,
+    bn_eps: float = 1e-5,
 ) -> nn.Sequential:
     """Conv (no bias) + BatchNorm + ReLU(6): the unit every FastDepth layer is built from."""
     return nn.Sequential(
         nn.Conv2d(cin, cout, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
-        nn.BatchNorm2d(cout),
+        nn.BatchNorm2d(cout, eps=bn_eps),
         nn.ReLU6(inplace=True) if relu6 else nn.ReLU(inplace=True),
     )
 
 
-def mobilenet_block(cin: int, cout: int, stride: int) -> nn.Sequential:
+def mobilenet_block(cin: int, cout: int, stride: int, bn_eps: float = 1e-5) -> nn.Sequential:
     """MobileNet-v1 ``conv_dw``: 3x3 depthwise + 1x1 pointwise, flat Sequential of 6 like the
     official code (indices 0,1 / 3,4 hold conv/BN) so checkpoints map one-to-one."""
-    dw = conv_bn_act(cin, cin, 3, stride, groups=cin, relu6=True)
-    pw = conv_bn_act(cin, cout, 1, relu6=True)
+    dw = conv_bn_act(cin, cin, 3, stride, groups=cin, relu6=True, bn_eps=bn_eps)
+    pw = conv_bn_act(cin, cout, 1, relu6=True, bn_eps=bn_eps)
     return nn.Sequential(*dw, *pw)
 
 
@@ -149,6 +150,9 @@ class FastDepth(nn.Module):
         depthwise: depthwise-separable decoder convs (paper's final model) vs standard ones.
         skip: ``add`` (paper's final), ``concat`` or ``none`` for the 1/2, 1/4, 1/8 skips.
         decoder_kernel: decoder kernel size (5 in the paper).
+        encoder_bn_eps: BatchNorm epsilon of the encoder (1e-3 for TF-slim ImageNet weights,
+            see :mod:`.pretrained`; PyTorch's 1e-5 otherwise).  Export folds BN, so the ONNX
+            graph does not depend on it.
     """
 
     def __init__(
@@ -159,6 +163,7 @@ class FastDepth(nn.Module):
         depthwise: bool = True,
         skip: str = "add",
         decoder_kernel: int = 5,
+        encoder_bn_eps: float = 1e-5,
     ) -> None:
         super().__init__()
         widths = Widths(tuple(encoder_widths), tuple(decoder_widths))
@@ -169,13 +174,14 @@ class FastDepth(nn.Module):
         self.widths = widths
         self.upsample, self.depthwise, self.skip = upsample, depthwise, skip
         self.decoder_kernel = decoder_kernel
+        self.encoder_bn_eps = encoder_bn_eps
 
         cin = 3
         for i, (cout, stride) in enumerate(zip(widths.encoder, ENCODER_STRIDES)):
             block = (
-                conv_bn_act(cin, cout, 3, stride, relu6=True)
+                conv_bn_act(cin, cout, 3, stride, relu6=True, bn_eps=encoder_bn_eps)
                 if i == 0
-                else (mobilenet_block(cin, cout, stride))
+                else mobilenet_block(cin, cout, stride, bn_eps=encoder_bn_eps)
             )
             setattr(self, f"conv{i}", block)
             cin = cout
@@ -223,6 +229,7 @@ class FastDepth(nn.Module):
             "depthwise": self.depthwise,
             "skip": self.skip,
             "decoder_kernel": self.decoder_kernel,
+            "encoder_bn_eps": self.encoder_bn_eps,
         }
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,14 +1,22 @@
-"""Train FastDepth on rendered indoor scenes with the paper's recipe.
+"""Train FastDepth: the paper's recipe on rendered scenes and real RGB-D folders.
 
 Recipe (Wofk et al. 2019, Sec. IV-A; official ``main.py``): L1 loss over pixels with valid
 ground truth, SGD momentum 0.9, weight decay 1e-4, learning rate 0.01, batch 8, the official
-augmentations (see :mod:`.data`).  Schedule: linear warm-up then cosine decay to zero over
-``steps`` (ours; the paper trains 20 NYU epochs with its own decay).
+augmentations (see :mod:`.data`, :mod:`.folders`).  Schedule: linear warm-up then cosine
+decay to zero over ``steps`` (ours; the paper trains 20 NYU epochs with its own decay).
 
-Why steps instead of epochs: the training set grows while a background process renders it,
-so an "epoch" is one pass over the frames cached when it starts.  Checkpoints hold model,
-optimiser, step and config, so a killed run resumes where it stopped (a resumed run starts a
-fresh pass over the data).
+Each batch draws its samples from a mixture: rendered scenes (share ``render_share``) and the
+real RGB-D folders (the rest, in proportion to their frame counts).  Targets live in the
+canonical camera (:mod:`.canonical`).  Optional extras, each off by default:
+
+* ``init="imagenet"``: the encoder starts from ImageNet MobileNet-v1 (:mod:`.pretrained`);
+* ``init_from``: start from the weights of another checkpoint (e.g. a synthetic pretraining);
+* ``teacher`` + ``distill_weight``: an ONNX teacher's prediction on the same augmented input
+  as a second L1 target on real frames (dense, so it also covers the sensor's holes).
+
+Why steps instead of epochs: the sample drawn at position ``i`` of the run is a pure function
+of ``(seed, i)``, so a killed run resumes exactly where it stopped from ``last.pth`` (model,
+optimiser, step, config), and the rendered set may grow while training runs.
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -49,6 +57,14 @@ class TrainConfig:
     eval_scenes: int = 50
     export_path: str = ""  # if set, export ONNX + model card at every evaluation
     log_path: str = ""  # JSON lines of evaluations
+    init: str = "scratch"  # or "imagenet" (encoder from the npz in ``pretrained``)
+    pretrained: str = ""  # ImageNet MobileNet-v1 npz (see fastdepth-ros imagenet-npz)
+    init_from: str = ""  # start from this checkpoint's weights (not its optimiser or step)
+    real: list = field(default_factory=list)  # RGB-D folder specs ("PATH[:FIRST-LAST]")
+    render_share: float = 1.0  # fraction of each batch from rendered scenes (rest: real)
+    val: list = field(default_factory=list)  # RGB-D folder specs to validate on
+    teacher: str = ""  # ONNX teacher for distillation on real frames
+    distill_weight: float = 0.0
 
 
 def masked_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -126,6 +142,29 @@ def evaluate_torch(model: FastDepth, n_scenes: int) -> dict[str, float]:
     return acc.mean().as_dict()
 
 
+def initial_model(cfg: TrainConfig) -> FastDepth:
+    """The model a fresh run starts from (``preset``, ``init``, ``init_from``)."""
+    if cfg.init_from:
+        return load_model(cfg.init_from)[0].train()
+    if cfg.init == "imagenet":
+        from .pretrained import TF_BN_EPS, load_imagenet_encoder
+
+        if not cfg.pretrained:
+            raise ValueError("init=imagenet needs the ImageNet npz (--pretrained PATH)")
+        model = build(cfg.preset, encoder_bn_eps=TF_BN_EPS)
+        load_imagenet_encoder(model, cfg.pretrained)
+        return model
+    if cfg.init != "scratch":
+        raise ValueError(f"init must be scratch or imagenet, got {cfg.init!r}")
+    return build(cfg.preset)
+
+
+def _sgd(model: FastDepth, cfg: TrainConfig) -> torch.optim.Optimizer:
+    return torch.optim.SGD(
+        model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+    )
+
+
 def train(cfg: TrainConfig, resume: bool = True, on_eval=None) -> Path:
     """Run (or resume) training; returns the checkpoint path.  ``on_eval(model, step,
     metrics)`` is called after each evaluation (used to export the shipped model)."""
@@ -133,29 +172,49 @@ def train(cfg: TrainConfig, resume: bool = True, on_eval=None) -> Path:
     torch.manual_seed(cfg.seed)
     ckpt_dir = Path(cfg.checkpoint_dir) if cfg.checkpoint_dir else default_checkpoint_dir()
     last = ckpt_dir / "last.pth"
-    model = build(cfg.preset)
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     step = 0
     if resume and last.exists():
         ckpt = torch.load(last, map_location="cpu", weights_only=True)
         model = from_config(ckpt["model_config"])
-        opt = torch.optim.SGD(
-            model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
-        )
         model.load_state_dict(ckpt["model"])
+        opt = _sgd(model, cfg)
         opt.load_state_dict(ckpt["optimizer"])
         step = int(ckpt["step"])
         print(f"resumed from {last} at step {step}", flush=True)
+    else:
+        model = initial_model(cfg)
+        opt = _sgd(model, cfg)
     model.train()
     log = Path(cfg.log_path) if cfg.log_path else ckpt_dir / "eval.jsonl"
     log.parent.mkdir(parents=True, exist_ok=True)
 
-    renderers = start_renderers(cfg)
+    renderers = start_renderers(cfg) if cfg.render_share > 0 else []
     try:
         _train_loop(cfg, model, opt, step, last, log, on_eval)
     finally:
         data.stop_renderers(renderers)
     return last
+
+
+def _teacher_targets(teacher, x: torch.Tensor, use: torch.Tensor) -> torch.Tensor | None:
+    """The teacher's depth for the samples flagged in ``use`` (others zero), or None."""
+    if teacher is None or not bool(use.any()):
+        return None
+    out = torch.zeros(x.shape[0], 1, *x.shape[2:])
+    for i in torch.nonzero(use).flatten().tolist():
+        out[i, 0] = torch.from_numpy(teacher(x[i : i + 1].numpy()))
+    return out
+
+
+def batch_loss(
+    pred: torch.Tensor, target: torch.Tensor, teacher_depth: torch.Tensor | None, use: torch.Tensor, w: float
+) -> torch.Tensor:
+    """L1 on valid ground truth, plus ``w`` x L1 to the teacher on the flagged samples."""
+    loss = masked_l1(pred, target) if bool((target > 0).any()) else pred.sum() * 0.0
+    if teacher_depth is not None and w > 0:
+        flagged = use.bool()
+        loss = loss + w * (pred[flagged] - teacher_depth[flagged]).abs().mean()
+    return loss
 
 
 def _train_loop(
@@ -167,47 +226,65 @@ def _train_loop(
     log: Path,
     on_eval,
 ) -> None:
-    """The step loop; each pass over the data re-reads how many scenes are cached."""
-    epoch = 0
+    """The step loop, in chunks of ``eval_every`` steps; each chunk re-reads how many rendered
+    scenes are cached (the set grows while a background renderer runs)."""
+    from .mixture import Mixture, validation_sets
+
+    teacher = None
+    if cfg.teacher and cfg.distill_weight > 0:
+        from .evaluate import onnx_predictor
+
+        teacher = onnx_predictor(cfg.teacher, threads=1)
+    val_sets = validation_sets(cfg.val)
+    chunk = cfg.eval_every or cfg.steps
     with Progress(cfg.steps, "train", start=step) as bar:
         while step < cfg.steps:
-            ds = data.RenderedScenes(0, _cached_count(cfg), train=True)
-            ds.epoch = epoch
-            gen = torch.Generator().manual_seed(cfg.seed * 100003 + epoch + step)
+            stop = min(cfg.steps, (step // chunk + 1) * chunk)
+            mixture = Mixture(cfg, n_rendered=_cached_count(cfg) if cfg.render_share > 0 else 0)
             loader = torch.utils.data.DataLoader(
-                ds,
+                mixture,
                 batch_size=cfg.batch_size,
-                shuffle=True,
-                generator=gen,
-                drop_last=True,
+                sampler=range(step * cfg.batch_size, stop * cfg.batch_size),
                 num_workers=cfg.workers,
-                persistent_workers=False,
+                worker_init_fn=_one_thread,
             )
             t_data = time.monotonic()
-            for x, d in loader:
+            for x, d, use in loader:
                 for group in opt.param_groups:
                     group["lr"] = lr_at(step, cfg)
                 wait_s = time.monotonic() - t_data
-                loss = masked_l1(model(x), d)
+                t_model = _teacher_targets(teacher, x, use)
+                loss = batch_loss(model(x), d, t_model, use, cfg.distill_weight)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
                 step += 1
-                bar.update(1, loss=loss.item(), lr=lr_at(step - 1, cfg), scenes=len(ds), wait_s=wait_s)
+                bar.update(1, loss=loss.item(), lr=lr_at(step - 1, cfg), scenes=mixture.n_rendered,
+                           wait_s=wait_s)
                 if not math.isfinite(loss.item()):
                     raise FloatingPointError(f"loss became {loss.item()} at step {step}")
                 if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                     save_checkpoint(last, model, opt, step, cfg)
-                if cfg.eval_every and (step % cfg.eval_every == 0 or step == cfg.steps):
-                    metrics = evaluate_torch(model, cfg.eval_scenes)
-                    record = {"step": step, "time": time.time(), "loss": loss.item(), **metrics}
-                    with log.open("a") as f:
-                        f.write(json.dumps(record) + "\n")
-                    print(f"eval step {step}: " + json.dumps(record), flush=True)
-                    if on_eval is not None:
-                        on_eval(model, step, metrics)
-                if step >= cfg.steps:
-                    break
                 t_data = time.monotonic()
-            epoch += 1
+            if cfg.eval_every and (step % cfg.eval_every == 0 or step == cfg.steps):
+                _evaluate_and_log(cfg, model, step, loss.item(), val_sets, log, on_eval)
     save_checkpoint(last, model, opt, step, cfg)
+
+
+def _one_thread(_worker: int) -> None:
+    torch.set_num_threads(1)
+
+
+def _evaluate_and_log(cfg, model, step: int, loss: float, val_sets, log: Path, on_eval) -> None:
+    from .mixture import evaluate_sets
+
+    if val_sets:
+        metrics = evaluate_sets(model, val_sets)
+    else:
+        metrics = evaluate_torch(model, cfg.eval_scenes)
+    record = {"step": step, "time": time.time(), "loss": loss, **metrics}
+    with log.open("a") as f:
+        f.write(json.dumps(record) + "\n")
+    print(f"eval step {step}: " + json.dumps(record), flush=True)
+    if on_eval is not None:
+        on_eval(model, step, metrics)

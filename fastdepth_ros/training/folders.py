@@ -1,0 +1,176 @@
+"""RGB-D folders: the project's format for real recordings, for training and evaluation.
+
+Layout (one folder per camera/sequence)::
+
+    rgb/NNNNN.jpg|png      8-bit colour
+    depth/NNNNN.png        uint16 millimetres, 0 = invalid, registered to the colour image
+    meta.json              {"intrinsics": {"fx", "fy", "cx", "cy", "width", "height"}, ...}
+
+Frames are paired by file stem.  ``meta.json`` may list ``"frames": [{"id": "00000"}, ...]``;
+otherwise every stem present in both ``rgb/`` and ``depth/`` is a frame.  A frame range
+``folder:START-END`` (inclusive, by stem number) selects a split, e.g. 7-Scenes' temporal
+split ``7scenes_redkitchen:0-798`` for training and ``:800-998`` for validation.
+
+Training samples use the official augmentations (rotation +-5 deg, zoom s in [1, 1.5], flip,
+colour jitter) around the official crop generalised to any resolution (the node's
+``input_mode: crop`` plan), as one bilinear ``grid_sample`` for colour and a nearest one for
+depth; targets are in the canonical camera (:mod:`.canonical`): ``d * f_can / (f_model * s)``.
+Evaluation samples use the exact official val transform (the node's nearest sampling).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..geometry import plan_sampling
+from .canonical import CANONICAL_FOCAL_PX, MODEL_HW, frame_focal_px
+from .data import Augment, _jitter
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+@dataclass(frozen=True)
+class FolderSpec:
+    """A folder and an optional inclusive stem-number range."""
+
+    path: Path
+    first: int | None = None
+    last: int | None = None
+
+    @staticmethod
+    def parse(text: str) -> FolderSpec:
+        """``PATH`` or ``PATH:START-END``."""
+        head, sep, tail = str(text).rpartition(":")
+        if sep and tail and "-" in tail and tail.replace("-", "").isdigit():
+            a, b = tail.split("-", 1)
+            return FolderSpec(Path(head), int(a), int(b))
+        return FolderSpec(Path(text))
+
+    @property
+    def name(self) -> str:
+        rng = f"[{self.first}-{self.last}]" if self.first is not None else ""
+        return self.path.name + rng
+
+
+class RGBDFolder:
+    """The frames of one folder: file pairs, intrinsics, loading in metres."""
+
+    def __init__(self, spec: FolderSpec | str | Path) -> None:
+        spec = spec if isinstance(spec, FolderSpec) else FolderSpec.parse(str(spec))
+        self.spec = spec
+        root = spec.path
+        meta_path = root / "meta.json"
+        if not meta_path.is_file():
+            raise FileNotFoundError(f"{meta_path} missing: an RGB-D folder needs rgb/, depth/, meta.json")
+        self.meta = json.loads(meta_path.read_text())
+        k = self.meta.get("intrinsics") or {}
+        try:
+            self.fx, self.fy = float(k["fx"]), float(k["fy"])
+            self.cx, self.cy = float(k["cx"]), float(k["cy"])
+            self.width, self.height = int(k["width"]), int(k["height"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{meta_path}: intrinsics need fx, fy, cx, cy, width, height ({exc})") from None
+        if not (self.fx > 0 and self.fy > 0 and self.width > 0 and self.height > 0):
+            raise ValueError(f"{meta_path}: intrinsics must be positive")
+        rgb = {p.stem: p for p in (root / "rgb").iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
+        depth = {p.stem: p for p in (root / "depth").iterdir() if p.suffix.lower() == ".png"}
+        listed = [str(f["id"]) for f in self.meta.get("frames", []) if "id" in f]
+        stems = listed or sorted(set(rgb) & set(depth))
+        if spec.first is not None:
+            stems = [s for s in stems if s.isdigit() and spec.first <= int(s) <= spec.last]
+        missing = [s for s in stems if s not in rgb or s not in depth]
+        if missing:
+            raise FileNotFoundError(f"{root}: frames without rgb or depth file: {missing[:5]}")
+        self.frames = [(s, rgb[s], depth[s]) for s in stems]
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def load(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """(rgb uint8 HxWx3, depth float32 metres with 0 = invalid) of frame ``i``."""
+        stem, rgb_path, depth_path = self.frames[i]
+        bgr = cv2.imread(str(rgb_path), cv2.IMREAD_COLOR)
+        raw = cv2.imread(str(depth_path), cv2.IMREAD_UNCHANGED)
+        if bgr is None or raw is None:
+            raise OSError(f"{self.spec.path}: cannot read frame {stem}")
+        if raw.dtype != np.uint16 or raw.ndim != 2:
+            raise ValueError(f"{depth_path}: depth must be single-channel uint16 millimetres")
+        if raw.shape != bgr.shape[:2] or raw.shape != (self.height, self.width):
+            raise ValueError(
+                f"{self.spec.path}: frame {stem} is not {self.width}x{self.height} in rgb and depth"
+            )
+        return np.ascontiguousarray(bgr[:, :, ::-1]), raw.astype(np.float32) / 1000.0
+
+    def focal_model_px(self) -> float:
+        """Focal length in model-input pixels under the official (crop) transform."""
+        return frame_focal_px(self.fx, self.fy, (self.height, self.width))
+
+    def val_sample(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """(rgb 224x224x3 float32 [0,1], depth 224x224 m) by the official val transform
+        (nearest sampling exactly as the node's ``input_mode: crop``)."""
+        rgb, depth = self.load(i)
+        plan = plan_sampling(rgb.shape[:2], MODEL_HW, "crop")
+        rows, cols = plan.row_indices[:, None], plan.col_indices[None, :]
+        return rgb[rows, cols].astype(np.float32) / 255.0, depth[rows, cols]
+
+
+def train_grid(frame_hw: tuple[int, int], aug: Augment) -> tuple[torch.Tensor, float]:
+    """``grid_sample`` grid (1x224x224x2) of one augmented official crop of a frame, and the
+    zoom ``s`` it applied.  Rotation and zoom act about the crop centre in source pixels."""
+    h, w = frame_hw
+    plan = plan_sampling(frame_hw, MODEL_HW, "crop")
+    ay, by = plan.rows.affine()
+    ax, bx = plan.cols.affine()
+    oh, ow = MODEL_HW
+    u = torch.arange(ow, dtype=torch.float64)
+    v = torch.arange(oh, dtype=torch.float64)
+    gv, gu = torch.meshgrid(v, u, indexing="ij")
+    if aug.flip:
+        gu = (ow - 1) - gu
+    cx_src, cy_src = ax * (ow - 1) / 2 + bx, ay * (oh - 1) / 2 + by  # crop centre, source px
+    px = (ax * gu + bx - cx_src) / aug.scale
+    py = (ay * gv + by - cy_src) / aug.scale
+    a = math.radians(aug.angle_deg)
+    rx = math.cos(a) * px - math.sin(a) * py + cx_src
+    ry = math.sin(a) * px + math.cos(a) * py + cy_src
+    grid = torch.stack([(rx + 0.5) / w * 2 - 1, (ry + 0.5) / h * 2 - 1], -1)
+    return grid.float()[None], aug.scale
+
+
+def train_sample(
+    rgb: np.ndarray, depth_m: np.ndarray, focal_model_px: float, aug: Augment
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(rgb 3x224x224 in [0,1], canonical depth 1x224x224 m, 0 = invalid) of an augmented crop."""
+    grid, s = train_grid(rgb.shape[:2], aug)
+    x = torch.from_numpy(rgb).permute(2, 0, 1).float()[None] / 255.0
+    d = torch.from_numpy(np.ascontiguousarray(depth_m, dtype=np.float32))[None, None]
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)[0]
+    d = F.grid_sample(d, grid, mode="nearest", padding_mode="zeros", align_corners=False)[0]
+    return _jitter(x, aug), d * (CANONICAL_FOCAL_PX / (focal_model_px * s))
+
+
+class FolderTrainSet(torch.utils.data.Dataset):
+    """Augmented training samples of one folder; frame and augmentation drawn from ``rng``."""
+
+    def __init__(self, folder: RGBDFolder) -> None:
+        self.folder = folder
+        self.focal_px = folder.focal_model_px()
+
+    def __len__(self) -> int:
+        return len(self.folder)
+
+    def sample(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        rgb, depth = self.folder.load(int(rng.integers(len(self.folder))))
+        return train_sample(rgb, depth, self.focal_px, Augment.sample(rng))
