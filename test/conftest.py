@@ -1,4 +1,4 @@
-"""Shared fixtures: the read-only reference data in ../shared/reference.
+"""Shared fixtures: the read-only data in ../shared (reference, realdata, pretrained).
 
 Tests that need it skip with the reason when it is absent, except under CI (env ``CI``
 set), where its absence is a failure: CI always has ../shared beside the checkout.
@@ -36,6 +36,24 @@ def reference_model(reference: Path) -> Path:
 @pytest.fixture(scope="session")
 def official_sample(reference: Path) -> Path:
     return _require(reference / "official_sample")
+
+
+def _shared(env: str, name: str) -> Path:
+    """``$env`` or ``../shared/<name>`` beside the checkout (as CI lays it out)."""
+    value = os.environ.get(env)
+    return Path(value) if value else (Path(__file__).resolve().parent.parent / ".." / "shared" / name).resolve()
+
+
+@pytest.fixture(scope="session")
+def realdata() -> Path:
+    """Real RGB-D folders (FASTDEPTH_REALDATA_DIR, default ../shared/realdata)."""
+    return _require(_shared("FASTDEPTH_REALDATA_DIR", "realdata"))
+
+
+@pytest.fixture(scope="session")
+def imagenet_npz() -> Path:
+    """ImageNet MobileNet-v1 weights (FASTDEPTH_PRETRAINED_DIR, default ../shared/pretrained)."""
+    return _require(_shared("FASTDEPTH_PRETRAINED_DIR", "pretrained") / "mobilenet_v1_1.0_224_imagenet.npz")
 
 
 @pytest.fixture

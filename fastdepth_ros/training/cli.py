@@ -132,7 +132,8 @@ def _import(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from .evaluate import dumps, evaluate, format_table, latency_ms
 
-    result = evaluate(args.model, n_heldout=args.heldout, montage=args.montage, threads=args.threads)
+    result = evaluate(args.model, n_heldout=args.heldout, montage=args.montage, threads=args.threads,
+                      folders=args.folder, compare=args.compare, nyu=not args.no_nyu)
     if str(args.model).endswith(".onnx"):
         result["latency_ms_median"] = latency_ms(args.model, args.threads)
     print(format_table(result))
@@ -202,8 +203,12 @@ def register(subparsers) -> None:
     p.add_argument("--onnx", help="also export ONNX here")
     p.set_defaults(func=_import)
 
-    p = subparsers.add_parser("eval", help="evaluate an .onnx or .pth model")
+    p = subparsers.add_parser("eval", help="evaluate an .onnx or .pth model (beside another one)")
     p.add_argument("model", nargs="?", default=DEFAULT_ONNX)
+    p.add_argument("--folder", action="append", default=[], metavar="DIR[:FIRST-LAST]",
+                   help="RGB-D folder (rgb/, depth/ uint16 mm, meta.json) to evaluate on; repeatable")
+    p.add_argument("--compare", help="a second .onnx/.pth evaluated on the same frames (e.g. the reference)")
+    p.add_argument("--no-nyu", action="store_true", help="skip the official NYU sample")
     p.add_argument("--heldout", type=int, default=100, help="held-out rendered scenes")
     p.add_argument("--montage", default="eval_montage.png")
     p.add_argument("--json", help="also write the JSON result here")

@@ -102,26 +102,75 @@ def latency_ms(path: str | Path, threads: int = 1, runs: int = 50) -> float:
     return float(np.median(times))
 
 
-def evaluate(
-    model_path: str | Path, n_heldout: int = 100, montage: str | Path | None = None, threads: int = 1
-) -> dict:
-    """Metrics on the official sample and ``n_heldout`` rendered scenes; optional montage."""
-    predict = predictor_for(model_path, threads)
-    result: dict = {"model": str(model_path)}
-    rows = []
-    sample = official_sample()
-    if sample is not None:
-        metrics, preds = run(predict, [sample])
-        result["nyu_official_sample"] = metrics
-        rows.append((sample[0], preds[0], sample[1]))
-    else:
-        result["nyu_official_sample"] = None
+def model_canonical_focal_px(path: str | Path) -> float | None:
+    """The canonical focal length a model predicts depth for: from an ONNX file's metadata (as
+    the node reads it), always the canonical one for our .pth checkpoints."""
+    if not str(path).endswith(".onnx"):
+        from .canonical import CANONICAL_FOCAL_PX
+
+        return CANONICAL_FOCAL_PX
+    from ..engine import _canonical_focal_px
+    from .export import onnx_session
+
+    return _canonical_focal_px(onnx_session(path))
+
+
+def _eval_sets(folders, nyu: bool, n_heldout: int) -> list:
+    from .canonical import CANONICAL_FOCAL_PX
+    from .mixture import ValidationSet, validation_sets
+
+    sets = validation_sets((["nyu_sample"] if nyu else []) + list(folders))
     if n_heldout > 0:
-        scenes = heldout(n_heldout)
-        metrics, preds = run(predict, scenes)
-        result["heldout_rendered"] = {**metrics, "first_seed": _heldout_seed0()}
-        rows += [(rgb, p, gt) for (rgb, gt), p in list(zip(scenes, preds, strict=True))[:5]]
-    if montage is not None and rows:
+        sets.append(ValidationSet("heldout_rendered", heldout(n_heldout), CANONICAL_FOCAL_PX))
+    return sets
+
+
+def _scores(path, threads: int, sets: list) -> tuple[dict, dict]:
+    """Metrics and predictions of one model on each set, converted to each set's camera the way
+    the node does it (focal scaling for models that record a canonical focal length)."""
+    predict = predictor_for(path, threads)
+    canonical = model_canonical_focal_px(path)
+    scores, preds = {}, {}
+    for vs in sets:
+        k = vs.focal_px / canonical if canonical else 1.0
+        metrics, p = run(lambda x, k=k: predict(x) * k, vs.samples)
+        scores[vs.name] = {**metrics, "focal_scale": k}
+        preds[vs.name] = p
+    return scores, preds
+
+
+def evaluate(
+    model_path: str | Path,
+    n_heldout: int = 100,
+    montage: str | Path | None = None,
+    threads: int = 1,
+    folders: list | tuple = (),
+    compare: str | Path | None = None,
+    nyu: bool = True,
+    montage_per_set: int = 3,
+) -> dict:
+    """Metrics (metric and median-scaled) per evaluation set: the official NYU sample (if the
+    reference folder is present), each RGB-D folder spec (official val transform) and
+    ``n_heldout`` rendered scenes.  ``compare``: a second model on the same frames, reported
+    beside the first.  Optional montage: RGB | prediction(s) | ground truth | error."""
+    sets = _eval_sets(folders, nyu, n_heldout)
+    scores, preds = _scores(model_path, threads, sets)
+    result: dict = {"model": str(model_path), **scores}
+    if nyu and "nyu_official_sample" not in scores:
+        result["nyu_official_sample"] = None
+    if "heldout_rendered" in result:
+        result["heldout_rendered"]["first_seed"] = _heldout_seed0()
+    other_preds = None
+    if compare is not None:
+        other, other_preds = _scores(compare, threads, sets)
+        result["compare"] = {"model": str(compare), **other}
+    if montage is not None and sets:
+        rows = []
+        for vs in sets:
+            for i in sorted(set(np.linspace(0, len(vs.samples) - 1, montage_per_set).round().astype(int))):
+                rgb, gt = vs.samples[i]
+                shown = [preds[vs.name][i]] + ([other_preds[vs.name][i]] if other_preds else [])
+                rows.append((rgb, shown, gt))
         write_montage(montage, rows)
         result["montage"] = str(montage)
     return result
@@ -134,20 +183,21 @@ def _heldout_seed0() -> int:
 
 
 def format_table(result: dict) -> str:
-    """A plain-text table of the headline metrics."""
-    lines = [
-        f"{'set':<22}{'frames':>7}{'delta1':>9}{'delta2':>9}{'rmse_m':>9}{'absrel':>9}"
-        f"{'delta1 med-scaled':>19}{'absrel med-scaled':>19}"
-    ]
-    for key in ("nyu_official_sample", "heldout_rendered"):
-        m = result.get(key)
-        if m:
-            ms = m.get("median_scaled", {})
-            lines.append(
-                f"{key:<22}{m['frames']:>7}{m['delta1']:>9.4f}{m['delta2']:>9.4f}{m['rmse_m']:>9.4f}"
-                f"{m['absrel']:>9.4f}{ms.get('delta1', float('nan')):>19.4f}"
-                f"{ms.get('absrel', float('nan')):>19.4f}"
-            )
+    """A plain-text table of the headline metrics, the compared model's beside (``|``)."""
+    models = [result] + ([result["compare"]] if result.get("compare") else [])
+    head = f"{'delta1':>8}{'d1 scaled':>10}{'rmse_m':>8}{'absrel':>8}"
+    lines = [f"{'set':<30}{'frames':>7}" + " | ".join(head for _ in models)]
+    lines.append(f"{'':<37}" + " | ".join(f"{Path(m['model']).name[:34]:>34}" for m in models))
+    for key, m in result.items():
+        if not isinstance(m, dict) or "delta1" not in m:
+            continue
+        cells = []
+        for model in models:
+            s = model.get(key) or {}
+            ms = s.get("median_scaled", {})
+            cells.append(f"{s.get('delta1', float('nan')):>8.3f}{ms.get('delta1', float('nan')):>10.3f}"
+                         f"{s.get('rmse_m', float('nan')):>8.3f}{s.get('absrel', float('nan')):>8.3f}")
+        lines.append(f"{key[:30]:<30}{m['frames']:>7}" + " | ".join(cells))
     return "\n".join(lines)
 
 
@@ -163,17 +213,21 @@ def _colorize(depth_m: np.ndarray, max_m: float) -> np.ndarray:
     return (rgb * 255).astype(np.uint8)
 
 
-def montage_rows(rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> np.ndarray:
-    """RGB | prediction | ground truth | |error| per row, one shared depth scale per row."""
+def montage_rows(rows: list[tuple[np.ndarray, np.ndarray | list, np.ndarray]]) -> np.ndarray:
+    """RGB | prediction(s) | ground truth | |error of the first| per row, one shared depth
+    scale per row."""
     out = []
-    for rgb, pred, gt in rows:
+    for rgb, preds, gt in rows:
+        preds = preds if isinstance(preds, list) else [preds]
+        pred = preds[0]
         max_m = float(max(gt.max(), 1.0))
         err = np.abs(pred - gt) * (gt > 0)
         err_rgb = (np.clip(err / max(0.25 * max_m, 1e-3), 0, 1)[..., None] * np.array([255, 80, 40])).astype(
             np.uint8
         )
         rgb8 = (np.clip(rgb, 0, 1) * 255).astype(np.uint8)
-        out.append(np.concatenate([rgb8, _colorize(pred, max_m), _colorize(gt, max_m), err_rgb], 1))
+        shown = [_colorize(p, max_m) for p in preds]
+        out.append(np.concatenate([rgb8, *shown, _colorize(gt, max_m), err_rgb], 1))
     return np.concatenate(out, 0)
 
 

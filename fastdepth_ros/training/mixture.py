@@ -56,6 +56,7 @@ class ValidationSet:
 
     def __init__(self, name: str, samples: list, focal_model_px: float) -> None:
         self.name, self.samples = name, samples
+        self.focal_px = focal_model_px
         self.to_camera = focal_model_px / CANONICAL_FOCAL_PX
 
 
