@@ -41,7 +41,8 @@ def official_sample(reference: Path) -> Path:
 def _shared(env: str, name: str) -> Path:
     """``$env`` or ``../shared/<name>`` beside the checkout (as CI lays it out)."""
     value = os.environ.get(env)
-    return Path(value) if value else (Path(__file__).resolve().parent.parent / ".." / "shared" / name).resolve()
+    checkout = Path(__file__).resolve().parent.parent
+    return Path(value) if value else (checkout / ".." / "shared" / name).resolve()
 
 
 @pytest.fixture(scope="session")
