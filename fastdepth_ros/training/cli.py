@@ -93,6 +93,15 @@ def _render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _imagenet_npz(args: argparse.Namespace) -> int:
+    from .tfgraph import SDIST, build_npz
+
+    print(f"reading the MobilenetV1 constants of {args.sdist or SDIST + ' (pip download from PyPI)'}")
+    weights = build_npz(args.output, args.sdist)
+    print(f"wrote {args.output}: {len(weights)} tensors")
+    return 0
+
+
 def _export(args: argparse.Namespace) -> int:
     from . import card
     from .export import export_onnx, max_abs_diff
@@ -187,6 +196,12 @@ def register(subparsers) -> None:
     p.add_argument("--heldout", action="store_true", help="the held-out evaluation seeds instead")
     p.add_argument("--workers", type=int, default=1, help="rendering processes")
     p.set_defaults(func=_render)
+
+    p = subparsers.add_parser("imagenet-npz", help="rebuild the ImageNet MobileNet-v1 npz for --init "
+                              "imagenet from its PyPI source (no TensorFlow needed)")
+    p.add_argument("-o", "--output", required=True, help="npz to write")
+    p.add_argument("--sdist", help="a local nudity-0.2.3.tar.gz instead of downloading it")
+    p.set_defaults(func=_imagenet_npz)
 
     p = subparsers.add_parser("export", help="export a training checkpoint to ONNX")
     p.add_argument("checkpoint", help="our .pth (from train or import-checkpoint)")
