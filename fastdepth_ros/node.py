@@ -181,7 +181,7 @@ def _focal_scaling_state(enabled: bool, canonical_px: Optional[float], last_scal
         return "inactive: the model records no canonical focal length"
     if last_scale is None:
         return "inactive: no usable camera_info (canonical %.1f px)" % canonical_px
-    return "on: x%.3f (camera %.1f px / canonical %.1f px)" % (last_scale, last_scale * canonical_px,
+    return "on: x%.4f (camera %.3f px / canonical %.3f px)" % (last_scale, last_scale * canonical_px,
                                                               canonical_px)
 
 
