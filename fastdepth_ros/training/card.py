@@ -12,16 +12,72 @@ from pathlib import Path
 
 from torch import nn
 
+from ..engine import CANONICAL_FOCAL_KEY
 from . import data, render
+from .canonical import CANONICAL_FOCAL_PX
 from .evaluate import evaluate, latency_ms
 from .export import INPUT_NAME, OPSET, OUTPUT_NAME, export_onnx
 from .macs import measure
 
-SYNTHETIC_NOTE = (
-    "Trained from scratch (no ImageNet pretraining available offline) on procedurally "
-    "rendered indoor scenes only; no real images were used. Expect a large synthetic-to-real "
-    "gap: for real-world use convert the official checkpoint (docs/model.md)."
+LIMITATIONS = (
+    "Trained on one real kitchen (7-Scenes), one photoreal office render (Replica) and "
+    "procedurally rendered rooms, not on NYU Depth v2: expect larger errors in rooms unlike "
+    "these, for cameras far from a standing person's height (e.g. floor-level robots), outdoors, "
+    "and beyond ~6 m. Metric scale comes from a single image: without camera_info (focal "
+    "scaling) a camera with a very different field of view gets a biased scale."
 )
+RESEARCH_ONLY = (
+    "Research use only: the training data include Microsoft 7-Scenes (non-commercial research "
+    "licence) and Replica (research licence); the architecture code is MIT."
+)
+
+
+def describe_training(train_config: dict) -> dict:
+    """What the model was trained on and how, from the checkpoint's TrainConfig (folder names,
+    frame counts and licences read from the folders' meta.json; no local paths)."""
+    from .canonical import CANONICAL_FOCAL_PX
+    from .folders import FolderSpec, RGBDFolder
+
+    real = []
+    for spec in train_config.get("real", []):
+        fs = FolderSpec.parse(spec)
+        entry: dict = {"folder": fs.name}
+        try:
+            folder = RGBDFolder(fs)
+            entry.update(frames=len(folder), dataset=folder.meta.get("dataset"),
+                         license=folder.meta.get("license"))
+        except (OSError, ValueError) as exc:
+            entry["unavailable"] = str(exc)
+        real.append(entry)
+    teacher = train_config.get("teacher") or ""
+    distill = float(train_config.get("distill_weight") or 0.0)
+    imagenet = train_config.get("init") == "imagenet"
+    return {
+        "encoder_init": (
+            "ImageNet MobileNet-v1 1.0/224 (TF-slim, Apache-2.0; fastdepth-ros imagenet-npz); pruned "
+            "widths keep the channels with the largest BN-folded filter L2 norm" if imagenet
+            else "random (He), no pretraining"
+        ),
+        "init_from_checkpoint": Path(train_config.get("init_from") or "").name or None,
+        "data": {
+            "rendered_share_of_batches": float(train_config.get("render_share", 1.0)) if real else 1.0,
+            "rendered": f"procedural indoor rooms (fastdepth_ros.training.render v{render.RENDERER_VERSION}, "
+            f"NYU Kinect intrinsics, {data.RENDER_SCALE:g}x 480x640)",
+            "real": real,
+        },
+        "distillation": (
+            {"teacher": Path(teacher).name, "weight": distill,
+             "on": "real frames: L1 to the teacher's depth on the same augmented input, beside L1 to "
+             "the ground truth"}
+            if teacher and distill > 0 else None
+        ),
+        "canonical_focal_px": CANONICAL_FOCAL_PX,
+        "recipe": "L1 on valid pixels, SGD momentum 0.9, weight decay 1e-4, lr "
+        f"{train_config.get('lr', 0.01)} warm-up + cosine, batch {train_config.get('batch_size', 8)}, "
+        "official augmentations, targets in the canonical camera",
+        "seed": train_config.get("seed"),
+        "planned_steps": train_config.get("steps"),
+    }
 
 
 def ship(
@@ -30,14 +86,23 @@ def ship(
     train_info: dict,
     n_heldout: int = 100,
     montage: str | Path | None = None,
+    train_config: dict | None = None,
+    folders: list | tuple = (),
+    compare: str | Path | None = None,
 ) -> dict:
-    """Export ``model`` to ``onnx_path`` and write the card JSON beside it; returns the card."""
+    """Export ``model`` to ``onnx_path`` and write the card JSON beside it; returns the card.
+
+    Accuracy is measured on the official NYU sample, each RGB-D ``folders`` spec and
+    ``n_heldout`` rendered scenes, with ``compare`` (e.g. the official reference model) on
+    the same frames beside it, and the latency of both in the same run."""
     onnx_path = Path(onnx_path)
     export_onnx(model, onnx_path)
     cost = measure(model)
-    accuracy = evaluate(onnx_path, n_heldout=n_heldout, montage=montage)
+    accuracy = evaluate(onnx_path, n_heldout=n_heldout, montage=montage, folders=folders, compare=compare)
+    sets = [k for k, v in accuracy.items() if isinstance(v, dict) and "delta1" in v]
+    latency = {f"threads_{t}": round(latency_ms(onnx_path, t), 2) for t in (1, 2)}
     card = {
-        "name": "fastdepth_ros synthetic-indoor FastDepth",
+        "name": "fastdepth_ros FastDepth",
         "file": onnx_path.name,
         "sha256": hashlib.sha256(onnx_path.read_bytes()).hexdigest(),
         "size_bytes": onnx_path.stat().st_size,
@@ -63,32 +128,30 @@ def ship(
                 "name": OUTPUT_NAME,
                 "shape": [1, 1, 224, 224],
                 "dtype": "float32",
-                "unit": "metres (z-depth)",
+                "unit": "metres (z-depth) in the canonical camera; the node converts to the "
+                "camera's focal length (focal_scaling)",
             },
+            "metadata": {CANONICAL_FOCAL_KEY: CANONICAL_FOCAL_PX},
             "preprocessing": "official FastDepth: 480x640 -> resize x250/480 -> centre crop "
             "228x304 -> resize 224x224",
             "opset": OPSET,
         },
-        "training": {
-            "data": "procedural indoor scenes rendered by fastdepth_ros.training.render "
-            f"(renderer v{render.RENDERER_VERSION}, Kinect/NYU intrinsics, "
-            f"{data.RENDER_SCALE:g}x 480x640 frames)",
-            "synthetic_only": True,
-            "pretrained_encoder": False,
-            "recipe": "L1 on valid pixels, SGD momentum 0.9, weight decay 1e-4, lr 0.01 "
-            "warm-up + cosine, batch 8, official augmentations",
-            **train_info,
-        },
+        "training": {**(describe_training(train_config) if train_config else {}), **train_info},
         "accuracy": {
-            "nyu_official_sample": accuracy.get("nyu_official_sample"),
-            "heldout_rendered": accuracy.get("heldout_rendered"),
-            "reference_official_pruned_on_nyu_sample": {"delta1": 0.7773, "rmse_m": 0.6180, "absrel": 0.1405},
+            "method": "official val transform; metric scores after focal scaling to each set's camera "
+            "(as the node does for models with canonical metadata); median_scaled = per-image median "
+            "scaling (shape only)",
+            "sets": {k: {"ours": accuracy[k],
+                         "compared": (accuracy.get("compare") or {}).get(k)} for k in sets},
+            "compared_model": (accuracy.get("compare") or {}).get("model") and Path(compare).name,
         },
-        "latency_ms_ort_cpu_224": {
-            "threads_1": round(latency_ms(onnx_path, 1), 2),
-            "threads_2": round(latency_ms(onnx_path, 2), 2),
-        },
-        "limitations": SYNTHETIC_NOTE,
+        "latency_ms_ort_cpu_224": latency,
+        "license": RESEARCH_ONLY,
+        "limitations": LIMITATIONS,
     }
-    onnx_path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+    if compare is not None and str(compare).endswith(".onnx"):
+        card["compared_latency_ms_ort_cpu_224"] = {
+            f"threads_{t}": round(latency_ms(compare, t), 2) for t in (1, 2)
+        }
+    onnx_path.with_suffix(".json").write_text(json.dumps(card, indent=2, default=str) + "\n")
     return card

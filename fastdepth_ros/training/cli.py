@@ -17,6 +17,8 @@ DEFAULT_ONNX = "models/fastdepth.onnx"
 
 
 def _train(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
     from . import card
     from .train import TrainConfig, train
 
@@ -55,7 +57,8 @@ def _train(args: argparse.Namespace) -> int:
             "batch_size": cfg.batch_size,
             "frames_seen": step * cfg.batch_size,
         }
-        c = card.ship(model, args.export, info, n_heldout=args.card_heldout)
+        c = card.ship(model, args.export, info, n_heldout=args.card_heldout, train_config=asdict(cfg),
+                      folders=[v for v in cfg.val if v != "nyu_sample"], compare=cfg.teacher or None)
         print(f"exported {args.export} at step {step}: {json.dumps(c['accuracy'], default=str)}", flush=True)
 
     path = train(cfg, resume=not args.no_resume, on_eval=on_eval)
@@ -109,13 +112,15 @@ def _export(args: argparse.Namespace) -> int:
 
     model, ckpt = load_model(args.checkpoint)
     if args.card:
-        info = {
-            "steps": int(ckpt.get("step", 0)),
-            "batch_size": 8,
-            "frames_seen": int(ckpt.get("step", 0)) * 8,
-            "checkpoint": Path(args.checkpoint).name,
-        }
-        c = card.ship(model, args.output, info, n_heldout=args.heldout)
+        cfg = ckpt.get("train_config") or {}
+        steps = int(ckpt.get("step", 0))
+        info = {"steps": steps, "frames_seen": steps * int(cfg.get("batch_size", 8)),
+                "checkpoint": Path(args.checkpoint).name}
+        if args.wall_time_h is not None:
+            info["wall_time_h_2core_cpu"] = args.wall_time_h
+        folders = args.folder or [v for v in cfg.get("val", []) if v != "nyu_sample"]
+        c = card.ship(model, args.output, info, n_heldout=args.heldout, train_config=cfg,
+                      folders=folders, compare=args.compare, montage=args.montage)
         print(json.dumps(c["accuracy"], indent=2, default=str))
     else:
         export_onnx(model, args.output)
@@ -208,6 +213,11 @@ def register(subparsers) -> None:
     p.add_argument("-o", "--output", default=DEFAULT_ONNX)
     p.add_argument("--card", action="store_true", help="also evaluate and write the .json card")
     p.add_argument("--heldout", type=int, default=100)
+    p.add_argument("--folder", action="append", default=[], metavar="DIR[:FIRST-LAST]",
+                   help="RGB-D folders for the card's accuracy (default: the run's --val folders)")
+    p.add_argument("--compare", help="a second model evaluated on the same frames (e.g. the reference)")
+    p.add_argument("--montage", help="also write an evaluation montage PNG")
+    p.add_argument("--wall-time-h", type=float, help="training wall time to record in the card")
     p.set_defaults(func=_export)
 
     p = subparsers.add_parser(
