@@ -121,6 +121,11 @@ def _export(args: argparse.Namespace) -> int:
         folders = args.folder or [v for v in cfg.get("val", []) if v != "nyu_sample"]
         c = card.ship(model, args.output, info, n_heldout=args.heldout, train_config=cfg,
                       folders=folders, compare=args.compare, montage=args.montage)
+        if args.docs:
+            from .evaluate import update_docs
+
+            update_docs(c, args.docs)
+            print(f"updated the accuracy table in {args.docs}")
         print(json.dumps(c["accuracy"], indent=2, default=str))
     else:
         export_onnx(model, args.output)
@@ -218,6 +223,7 @@ def register(subparsers) -> None:
     p.add_argument("--compare", help="a second model evaluated on the same frames (e.g. the reference)")
     p.add_argument("--montage", help="also write an evaluation montage PNG")
     p.add_argument("--wall-time-h", type=float, help="training wall time to record in the card")
+    p.add_argument("--docs", help="with --card: rewrite the generated accuracy table in this markdown file")
     p.set_defaults(func=_export)
 
     p = subparsers.add_parser(

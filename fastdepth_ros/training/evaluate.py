@@ -201,6 +201,43 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+DOCS_BEGIN = "<!-- accuracy table from models/fastdepth.json: fastdepth-ros export --card --docs -->"
+DOCS_END = "<!-- end of accuracy table -->"
+
+
+def card_markdown(card: dict) -> str:
+    """The model card's accuracy as a markdown table: each set, ours beside the compared model."""
+    acc = card["accuracy"]
+    ours_name = card.get("file", "ours")
+    other_name = acc.get("compared_model") or "compared"
+    lines = [
+        "| set | frames | model | δ1 | RMSE (m) | AbsRel | δ1 median-scaled | AbsRel median-scaled |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, pair in acc["sets"].items():
+        for label, m in ((ours_name, pair.get("ours")), (other_name, pair.get("compared"))):
+            if not m:
+                continue
+            ms = m.get("median_scaled", {})
+            nan = float("nan")
+            lines.append(
+                f"| {name} | {m['frames']} | {label} | {m['delta1']:.3f} | {m['rmse_m']:.3f} | "
+                f"{m['absrel']:.3f} | {ms.get('delta1', nan):.3f} | {ms.get('absrel', nan):.3f} |"
+            )
+    return "\n".join(lines)
+
+
+def update_docs(card: dict, doc_path: str | Path) -> None:
+    """Replace the generated table between the markers in ``doc_path``."""
+    path = Path(doc_path)
+    text = path.read_text()
+    if DOCS_BEGIN not in text or DOCS_END not in text:
+        raise ValueError(f"{path} has no generated-table markers ({DOCS_BEGIN!r})")
+    head, rest = text.split(DOCS_BEGIN, 1)
+    _, tail = rest.split(DOCS_END, 1)
+    path.write_text(f"{head}{DOCS_BEGIN}\n{card_markdown(card)}\n{DOCS_END}{tail}")
+
+
 # --------------------------------------------------------------------------- montage
 def _colorize(depth_m: np.ndarray, max_m: float) -> np.ndarray:
     """Depth -> RGB uint8 with a simple perceptual-ish ramp (near: yellow, far: dark blue)."""
