@@ -67,8 +67,8 @@ def describe_training(train_config: dict) -> dict:
         },
         "distillation": (
             {"teacher": Path(teacher).name, "weight": distill,
-             "on": "real frames: L1 to the teacher's depth on the same augmented input, beside L1 to "
-             "the ground truth"}
+             "on": ("real and rendered frames" if train_config.get("distill_rendered") else "real frames")
+             + ": L1 to the teacher's depth on the same augmented input, beside L1 to the ground truth"}
             if teacher and distill > 0 else None
         ),
         "canonical_focal_px": CANONICAL_FOCAL_PX,

@@ -45,6 +45,7 @@ def _train(args: argparse.Namespace) -> int:
         val=list(args.val),
         teacher=args.teacher or "",
         distill_weight=args.distill_weight,
+        distill_rendered=args.distill_rendered,
         log_path=args.log or "",
     )
 
@@ -197,6 +198,8 @@ def register(subparsers) -> None:
                    "= the official NYU sample); default: held-out rendered scenes")
     p.add_argument("--teacher", help="ONNX teacher for distillation on the real frames")
     p.add_argument("--distill-weight", type=float, default=0.0, help="weight of the L1 to the teacher")
+    p.add_argument("--distill-rendered", action="store_true",
+                   help="the teacher's target on rendered scenes too")
     p.add_argument("--log", help="JSON lines of evaluations (default CHECKPOINT_DIR/eval.jsonl)")
     p.set_defaults(func=_train)
 

@@ -25,6 +25,7 @@ class Mixture(torch.utils.data.Dataset):
 
     def __init__(self, cfg, n_rendered: int) -> None:
         self.seed = int(cfg.seed)
+        self.distill_rendered = bool(getattr(cfg, "distill_rendered", False))
         self.n_rendered = int(n_rendered)
         self.real = [FolderTrainSet(RGBDFolder(FolderSpec.parse(s))) for s in cfg.real]
         sizes = np.array([len(r) for r in self.real], dtype=np.float64)
@@ -46,7 +47,7 @@ class Mixture(torch.utils.data.Dataset):
         if k == 0:
             rgb, depth = data.load_or_render(int(rng.integers(self.n_rendered)))
             x, d = data.transform(rgb, depth, data.Augment.sample(rng))
-            return x, d, torch.tensor(False)
+            return x, d, torch.tensor(self.distill_rendered)
         x, d = self.real[k - 1].sample(rng)
         return x, d, torch.tensor(True)
 

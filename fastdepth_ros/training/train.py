@@ -65,6 +65,7 @@ class TrainConfig:
     val: list = field(default_factory=list)  # RGB-D folder specs to validate on
     teacher: str = ""  # ONNX teacher for distillation on real frames
     distill_weight: float = 0.0
+    distill_rendered: bool = False  # the teacher's target on rendered scenes too
 
 
 def masked_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
