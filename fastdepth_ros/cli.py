@@ -17,6 +17,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from .engine import EngineConfig, ModelLoadError
+from .stats import summarize_ms
 
 
 def add_engine_args(parser: argparse.ArgumentParser) -> None:
@@ -86,12 +87,6 @@ def load_rgb8(path: Path) -> np.ndarray:
     if bgr is None:
         raise ValueError("%s: not an image OpenCV can read" % path)
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
-def summarize_ms(samples: Sequence[float]) -> Dict[str, float]:
-    s = sorted(samples)
-    pick = lambda q: s[min(len(s) - 1, int(round(q * (len(s) - 1))))]  # noqa: E731
-    return {"median": statistics.median(s), "p90": pick(0.9), "max": s[-1], "n": len(s)}
 
 
 def cmd_infer(args: argparse.Namespace) -> int:

@@ -29,6 +29,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Deque, Dict, Iterable, List, Optional, Tuple
 
+from .stats import percentile
+
 OK = 0
 WARN = 1
 ERROR = 2
@@ -183,16 +185,6 @@ class TimeStampStatus:
         status.add("Zero seen diagnostic update count", self.zero_updates)
 
 
-def percentile(sorted_values: List[float], q: float) -> float:
-    """Linear-interpolated percentile (numpy's default) of an already sorted list."""
-    if not sorted_values:
-        return math.nan
-    pos = (len(sorted_values) - 1) * q / 100.0
-    lo = int(math.floor(pos))
-    hi = min(lo + 1, len(sorted_values) - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
-
-
 class StageStats:
     """Per-stage latency samples (ms) over the last ``window`` frames; p50 / p95 / max."""
 
@@ -212,9 +204,9 @@ class StageStats:
     def summary(self) -> Dict[str, Tuple[float, float, float, int]]:
         """stage -> (p50, p95, max, samples)."""
         with self._lock:
-            copies = {k: sorted(v) for k, v in self._samples.items()}
+            copies = {k: list(v) for k, v in self._samples.items()}
         return {
-            k: (percentile(v, 50), percentile(v, 95), v[-1] if v else math.nan, len(v))
+            k: (percentile(v, 50), percentile(v, 95), max(v) if v else math.nan, len(v))
             for k, v in copies.items()
         }
 
@@ -247,8 +239,7 @@ class ErrorLatch:
     window (and how many there were), then clears; totals since startup stay.
     """
 
-    def __init__(self, ok_message: str = "No errors.") -> None:
-        self.ok_message = ok_message
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._window: Dict[str, int] = {}
         self._last = ""

@@ -16,7 +16,6 @@ from fastdepth_ros.diagnostics import (
     StageStats,
     Status,
     TimeStampStatus,
-    percentile,
 )
 
 
@@ -94,14 +93,6 @@ def test_timestamp_status_levels_and_reset() -> None:
     st = Status("age")
     ts.run(st)
     assert st.level == OK
-
-
-def test_percentile_matches_numpy_linear() -> None:
-    np = pytest.importorskip("numpy")
-    values = sorted([5.0, 1.0, 9.0, 3.0, 7.5, 2.2])
-    for q in (0, 50, 95, 100):
-        assert percentile(values, q) == pytest.approx(np.percentile(values, q))
-    assert math.isnan(percentile([], 50))
 
 
 def test_stage_stats_window_and_latency_warning() -> None:

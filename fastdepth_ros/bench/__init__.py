@@ -297,12 +297,12 @@ def _peak_for(peak: Dict[str, object], threads: int) -> Optional[float]:
 
 
 def _latency_rows(runners, models_info, peak) -> List[Dict[str, object]]:
-    from .report import summarize
+    from ..stats import summarize_ms
 
     rows: List[Dict[str, object]] = []
     for r in runners:
         label, runtime, t = r.key
-        stats = summarize(r.samples)
+        stats = summarize_ms(r.samples)
         row: Dict[str, object] = {"model": label, "runtime": runtime, "threads": t, "stats_ms": stats}
         med = stats.get("median")
         if med:

@@ -43,7 +43,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from ..dds import private_graph_env
-from .report import summarize
+from ..stats import summarize_ms
 
 CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 WIDTH, HEIGHT = 640, 480
@@ -257,8 +257,8 @@ def _driver(cfg: Dict[str, object]) -> Dict[str, object]:
         "received_camera_info": sum(1 for s in i_rx if s in sent_set),
         "output_hz": round(received / window, 2),
         "dropped": len(sent) - received,
-        "latency_ms": summarize(lat),
-        "camera_info_latency_ms": summarize(info_lat),
+        "latency_ms": summarize_ms(lat),
+        "camera_info_latency_ms": summarize_ms(info_lat),
         "latency_drift_ms": round(drift, 3) if drift is not None else None,
         "backlog": late,
         "node_cpu_percent": round(100.0 * (cpu1 - cpu0) / window, 1),

@@ -31,7 +31,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .report import summarize
+from ..stats import summarize_ms
 
 ENCODER_NAME = re.compile(r"^/conv\d+/")  # torch exports of training.model.FastDepth
 
@@ -310,9 +310,9 @@ def profile_split(spec: ModelSpec, threads: int, runs: int, warmup: int) -> Dict
         "model": spec.label,
         "threads": threads,
         "method": "ORT profiling, kernel times summed per run; encoder = ancestors of %s" % boundary,
-        "encoder_ms": summarize(enc_ms),
-        "decoder_ms": summarize(dec_ms),
-        "profiled_run_ms": summarize(total_ms),
+        "encoder_ms": summarize_ms(enc_ms),
+        "decoder_ms": summarize_ms(dec_ms),
+        "profiled_run_ms": summarize_ms(total_ms),
         "decoder_share": round(d_med / (e_med + d_med), 3) if e_med + d_med else None,
         "top_nodes_ms": [{"node": k, "median": round(v, 4)} for v, k in top],
         "helper_nodes": sorted(unmatched),
@@ -427,4 +427,4 @@ def pipeline_stages(path: str, runs: int, warmup: int, threads: int = 0,
             stages.setdefault(k, []).append(v)
     return {"model": path, "input_hw": list(hw), "threads": threads, "rate_hz": rate_hz,
             "allow_spinning": allow_spinning,
-            "provider": engine.provider, "stages_ms": {k: summarize(v) for k, v in stages.items()}}
+            "provider": engine.provider, "stages_ms": {k: summarize_ms(v) for k, v in stages.items()}}

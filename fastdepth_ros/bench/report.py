@@ -108,24 +108,6 @@ def machine_label(machine: Dict[str, object]) -> str:
     return "%s-%dc" % ("-".join(words) or "cpu", int(machine.get("usable_cpus") or 0))
 
 
-def summarize(samples_ms: Sequence[float]) -> Dict[str, float]:
-    """median / p90 / p99 / mean / min / max / n of a list of milliseconds."""
-    if not len(samples_ms):
-        return {"n": 0}
-    a = np.asarray(samples_ms, dtype=np.float64)
-    p50, p90, p95, p99 = np.percentile(a, [50, 90, 95, 99])
-    return {
-        "median": round(float(p50), 4),
-        "p90": round(float(p90), 4),
-        "p95": round(float(p95), 4),
-        "p99": round(float(p99), 4),
-        "mean": round(float(a.mean()), 4),
-        "min": round(float(a.min()), 4),
-        "max": round(float(a.max()), 4),
-        "n": int(a.size),
-    }
-
-
 def _fmt(v: object, digits: int = 2) -> str:
     if v is None:
         return "-"

@@ -31,6 +31,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..metrics import MetricsAccumulator, compute_metrics
+from ..stats import percentile
 from . import bagio
 
 CSV_FIELDS = [
@@ -111,10 +112,6 @@ def footprint(depth: np.ndarray) -> np.ndarray:
     if rows.size and cols.size:
         mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1] = True
     return mask
-
-
-def _percentile(values: Sequence[float], q: float) -> Optional[float]:
-    return float(np.percentile(np.asarray(values, dtype=np.float64), q)) if len(values) else None
 
 
 def _clean(x: Any) -> Any:
@@ -264,8 +261,8 @@ def build_report(
         },
         "rate_hz": {"input": in_rate, "output": out_rate},
         "latency_ms": {
-            "p50": _percentile(latencies, 50),
-            "p95": _percentile(latencies, 95),
+            "p50": percentile(latencies, 50),
+            "p95": percentile(latencies, 95),
             "mean": float(np.mean(latencies)) if latencies else None,
             "max": float(np.max(latencies)) if latencies else None,
             "n": len(latencies),
