@@ -9,8 +9,10 @@ installed falls back to the checkout itself.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
+from typing import List
 
 PACKAGE = "fastdepth_ros"
 CHECKOUT_ROOT = Path(__file__).resolve().parent.parent
@@ -51,6 +53,27 @@ def default_model_path() -> Path:
 
 def default_params_file() -> Path:
     return share_dir() / "config" / "fastdepth.yaml"
+
+
+#: console script -> the module that runs it with ``python -m`` (setup.py's entry points)
+CONSOLE_SCRIPTS = {"depth_node": "fastdepth_ros.node", "fastdepth-ros": "fastdepth_ros.cli"}
+
+
+def console_command(name: str = "depth_node") -> List[str]:
+    """The command that runs this package's console script ``name`` (the one way the demo,
+    the bench and the tests start ``depth_node``).
+
+    The script next to the running interpreter (a venv from ``scripts/venv.sh``), else the
+    one on PATH, else ``python -m <module>`` with this interpreter: a colcon install puts
+    ``depth_node`` in ``lib/fastdepth_ros/``, which is on neither.
+    """
+    beside = Path(sys.executable).parent / name
+    if beside.is_file():
+        return [str(beside)]
+    found = shutil.which(name)
+    if found:
+        return [found]
+    return [sys.executable, "-m", CONSOLE_SCRIPTS[name]]
 
 
 def reference_dir() -> Path:

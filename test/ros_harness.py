@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -26,6 +25,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from fastdepth_ros.resources import console_command
 from fastdepth_ros.spinning import spin_until_shutdown
 
 REPO = Path(__file__).resolve().parent.parent
@@ -44,20 +44,12 @@ def isolate_dds() -> Dict[str, str]:
     return private_graph_env(domain, profile=FASTDDS_PROFILE, apply=True)
 
 
-def console_script(name: str) -> Path:
-    """The installed console script next to this interpreter (scripts/venv.sh installs it)."""
-    path = Path(sys.executable).parent / name
-    if not path.exists():
-        raise FileNotFoundError("%s not found; run scripts/venv.sh runtime,ros,test first" % path)
-    return path
-
-
 class NodeProcess:
     """``depth_node`` as a subprocess with its output captured in a temporary file."""
 
     def __init__(self, ros_args: Sequence[str], env: Dict[str, str], script: str = "depth_node") -> None:
         self.log = tempfile.NamedTemporaryFile(prefix="depth_node_", suffix=".log", delete=False)
-        self.cmd = [str(console_script(script)), "--ros-args", "--params-file", str(PARAMS_FILE)]
+        self.cmd = console_command(script) + ["--ros-args", "--params-file", str(PARAMS_FILE)]
         self.cmd += list(ros_args)
         self.proc = subprocess.Popen(
             self.cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=str(REPO),

@@ -23,6 +23,7 @@ import pytest
 
 from fastdepth_ros.replay import bagio
 from fastdepth_ros.replay.make_bag import Intrinsics, RGBDFrame, write_rgbd_bag
+from fastdepth_ros.resources import console_command
 
 harness = pytest.importorskip("ros_harness", reason="test/ros_harness.py missing")
 
@@ -49,8 +50,8 @@ def synthetic_frames(n: int = N_FRAMES) -> List[RGBDFrame]:
 
 
 def run_cli(args: List[str], env: Dict[str, str], timeout: float = 90.0) -> subprocess.CompletedProcess:
-    exe = harness.console_script("fastdepth-ros")
-    return subprocess.run([str(exe)] + args, env=env, capture_output=True, text=True, timeout=timeout)
+    exe = console_command("fastdepth-ros")
+    return subprocess.run(exe + args, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def read_back(bag_dir: Path) -> Dict[str, list]:
@@ -205,9 +206,9 @@ def test_replay_compressed_mcap_recorded_timing(dds_env, reference_model, tmp_pa
 
 def test_sigint_leaves_valid_closed_bag(raw_node, raw_bag, dds_env, tmp_path):
     out_bag = tmp_path / "interrupted"
-    exe = harness.console_script("fastdepth-ros")
+    exe = console_command("fastdepth-ros")
     proc = subprocess.Popen(
-        [str(exe), "replay", str(raw_bag), "--loop", "--record", str(out_bag), "--wait-node", "40"],
+        exe + ["replay", str(raw_bag), "--loop", "--record", str(out_bag), "--wait-node", "40"],
         env=dds_env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -30,14 +30,12 @@ import argparse
 import json
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -75,17 +73,6 @@ def whatif_params(names: Sequence[str]) -> List[str]:
             raise KeyError("unknown what-if %r (known: %s)" % (name, ", ".join(sorted(WHATIF))))
         out += WHATIF[name]
     return out
-
-
-def node_command() -> List[str]:
-    """The installed ``depth_node`` next to this interpreter (or on PATH)."""
-    beside = Path(sys.executable).parent / "depth_node"
-    if beside.is_file():
-        return [str(beside)]
-    found = shutil.which("depth_node")
-    if found:
-        return [found]
-    return [sys.executable, "-c", "import sys; from fastdepth_ros.node import main; sys.exit(main())"]
 
 
 def proc_cpu_s(pid: int) -> float:
@@ -343,7 +330,7 @@ def run_e2e(
 ) -> List[Dict[str, object]]:
     """Start depth_node (or, with ``relay``, the transport-floor relay) once, run the driver
     per mode; one result dict per mode."""
-    from ..resources import default_params_file
+    from ..resources import console_command, default_params_file
 
     env = ros_env()
     if params_file is None:
@@ -352,7 +339,7 @@ def run_e2e(
             params_file = str(p) if p.is_file() else ""
         except FileNotFoundError:
             params_file = ""
-    cmd = node_command() + ["--ros-args"]
+    cmd = console_command("depth_node") + ["--ros-args"]
     if relay:
         cmd = [sys.executable, "-m", "fastdepth_ros.bench.e2e", "--relay"]
         params_file, extra_params = "", ()

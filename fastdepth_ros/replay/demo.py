@@ -64,12 +64,9 @@ def dds_env(domain_id: int = 0) -> Dict[str, str]:
 
 
 def node_command(model: Path, compressed: bool, providers: str) -> List[str]:
-    from ..resources import default_params_file
+    from ..resources import console_command, default_params_file
 
-    exe = Path(sys.executable).parent / "depth_node"
-    if not exe.exists():
-        raise FileNotFoundError("%s not found: install the package (scripts/venv.sh runtime,ros)" % exe)
-    cmd = [str(exe), "--ros-args"]
+    cmd = console_command("depth_node") + ["--ros-args"]
     params = default_params_file()
     if params.is_file():
         cmd += ["--params-file", str(params)]
