@@ -11,9 +11,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-EXIT_ERROR = 2
-EXIT_INTERRUPTED = 130
-
 
 def add_live_topic_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("live topics (defaults fit depth_node without namespace or remapping)")
@@ -114,54 +111,9 @@ def config_from_args(args: argparse.Namespace, record: Path):
     )
 
 
-def run_replay_and_report(args: argparse.Namespace, config, report_dir, extra=None, stop=None):
-    """Replay, then (if ``report_dir``) write the report; returns (exit code, report or None)."""
-    from . import bagio
-    from .player import ReplayError, replay
-    from .report import build_report
-
-    try:
-        result = replay(config, stop=stop)
-    except (bagio.BagError, ReplayError) as exc:
-        print("replay: error: %s" % exc, file=sys.stderr)
-        return EXIT_ERROR, None
-    rec = result.recorder
-    n_depth = rec.count("depth") if rec else 0
-    print(
-        "replay: published %d frames, received %d depth%s%s"
-        % (
-            len(result.published),
-            n_depth,
-            "; recorded %s" % result.recorded_bag if result.recorded_bag else "",
-            " (interrupted)" if result.interrupted else "",
-        ),
-        file=sys.stderr,
-    )
-    report = None
-    if report_dir is not None:
-        try:
-            report = build_report(
-                config.bag,
-                result.recorded_bag,
-                result.published,
-                rec.received if rec else [],
-                Path(report_dir),
-                image_topic=result.image_topic,
-                info_topic=result.info_topic,
-                gt_topic=getattr(args, "gt_topic", None),
-                depth_topic=config.depth_topic,
-                depth_info_topic=config.depth_info_topic,
-                montage_frames=getattr(args, "montage_frames", 4),
-                extra=dict(extra or {}, interrupted=result.interrupted, rate=config.rate),
-            )
-        except (bagio.BagError, OSError, ValueError) as exc:
-            print("replay: error writing the report: %s" % exc, file=sys.stderr)
-            return EXIT_ERROR, None
-    return (EXIT_INTERRUPTED if result.interrupted else 0), report
-
-
 def cmd_replay(args: argparse.Namespace) -> int:
     from .report import format_summary
+    from .run import EXIT_ERROR, run_replay_and_report
 
     if args.record and Path(args.record).exists():
         print("replay: error: %s exists already; refusing to overwrite it" % args.record, file=sys.stderr)
@@ -172,7 +124,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         tmp = Path(tempfile.mkdtemp(prefix="fastdepth_replay_"))
         record = tmp / "outputs"
     try:
-        code, report = run_replay_and_report(args, config_from_args(args, record), args.report)
+        code, report = run_replay_and_report(
+            config_from_args(args, record), args.report, gt_topic=args.gt_topic,
+            montage_frames=args.montage_frames)
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)

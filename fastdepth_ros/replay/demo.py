@@ -101,9 +101,9 @@ def stop_process(proc: subprocess.Popen, timeout_s: float = 10.0) -> Optional[in
 def cmd_demo(args: argparse.Namespace) -> int:
     from ..resources import default_model_path
     from . import bagio
-    from .cli import EXIT_ERROR, run_replay_and_report
     from .player import ReplayConfig, _Stop, detect_topics
     from .report import format_summary
+    from .run import EXIT_ERROR, run_replay_and_report
 
     try:
         bag = Path(args.bag) if args.bag else sample_bag()
@@ -173,10 +173,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 health=health,
                 progress=not args.no_progress and sys.stderr.isatty(),
             )
-            args.gt_topic = None
-            args.montage_frames = 4
             code, report = run_replay_and_report(
-                args, config, report_dir, extra={"model": str(model), "node_command": cmd}, stop=stop
+                config, report_dir, extra={"model": str(model), "node_command": cmd}, stop=stop
             )
         finally:
             rc = stop_process(proc)
