@@ -21,7 +21,7 @@ def main() -> int:
     # The bench code of this checkout (what the results in benchmarks/results/ came from);
     # the node it starts is the installed console script depth_node (scripts/venv.sh).
     sys.path.insert(0, str(ROOT))
-    import fastdepth_ros.bench as bench
+    from fastdepth_ros.bench.cli import main as bench_main
     from fastdepth_ros.bench.report import machine_info, machine_label
 
     argv = sys.argv[1:]
@@ -31,7 +31,7 @@ def main() -> int:
             label = argv[argv.index("--label") + 1]
         label = label or machine_label(machine_info())
         argv += ["--out", str(ROOT / "benchmarks" / "results" / ("%s.json" % label))]
-    return bench.main(argv)
+    return bench_main(argv)
 
 
 if __name__ == "__main__":

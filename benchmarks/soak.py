@@ -28,21 +28,18 @@ def main() -> int:
 
     from fastdepth_ros.bench.e2e import run_e2e
     from fastdepth_ros.bench.report import machine_info, machine_label
-    from fastdepth_ros.resources import default_model_path, reference_dir
+    from fastdepth_ros.resources import default_model_path
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=20.0)
     parser.add_argument("--window-s", type=float, default=60.0)
     parser.add_argument("--rate", default="30", help="publish rate in Hz")
     parser.add_argument("--model", default="",
-                        help="ONNX (default: the reference model, else the shipped one)")
+                        help="ONNX (default: the shipped model)")
     parser.add_argument("--out", default="")
     args = parser.parse_args()
 
-    model = args.model
-    if not model:
-        ref = reference_dir() / "fastdepth_pruned_ref.onnx"
-        model = str(ref if ref.is_file() else default_model_path())
+    model = args.model or str(default_model_path())
     windows = max(1, int(round(args.minutes * 60 / args.window_s)))
     machine = machine_info()
     print("soak: %d x %.0f s at %s Hz, model %s" % (windows, args.window_s, args.rate, model), flush=True)

@@ -165,7 +165,7 @@ def _optional_command_modules() -> list:
     import importlib
 
     found = []
-    for name in ("fastdepth_ros.training.cli", "fastdepth_ros.replay.cli", "fastdepth_ros.bench"):
+    for name in ("fastdepth_ros.training.cli", "fastdepth_ros.replay.cli", "fastdepth_ros.bench.cli"):
         try:
             found.append(importlib.import_module(name))
         except ImportError as exc:

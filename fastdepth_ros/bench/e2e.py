@@ -104,6 +104,7 @@ def _driver(cfg: Dict[str, object]) -> Dict[str, object]:
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import CameraInfo, Image
 
+    from .. import camera_info
     from ..imaging import numpy_to_image
 
     mode = str(cfg["mode"])
@@ -156,14 +157,7 @@ def _driver(cfg: Dict[str, object]) -> Dict[str, object]:
     frame = rng.integers(0, 256, (HEIGHT, WIDTH, 3), dtype=np.uint8)
     img = numpy_to_image(frame, "rgb8")
     img.header.frame_id = "camera"
-    info = CameraInfo()
-    info.header.frame_id = "camera"
-    info.width, info.height = WIDTH, HEIGHT
-    info.distortion_model = "plumb_bob"
-    info.d = [0.0] * 5
-    info.k = [525.0, 0.0, 319.5, 0.0, 525.0, 239.5, 0.0, 0.0, 1.0]
-    info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
-    info.p = [525.0, 0.0, 319.5, 0.0, 0.0, 525.0, 239.5, 0.0, 0.0, 0.0, 1.0, 0.0]
+    info = camera_info.to_msg(camera_info.pinhole(525.0, 525.0, 319.5, 239.5, WIDTH, HEIGHT), "camera")
 
     def publish_one() -> int:
         ns = time.time_ns()
@@ -255,39 +249,38 @@ def _driver(cfg: Dict[str, object]) -> Dict[str, object]:
 
 
 def _relay() -> None:
-    """Transport floor: a node with depth_node's topics and QoS that answers each image with
-    a ready-made 224x224 32FC1 depth + camera_info carrying the image's stamp (no model, no
-    processing), from a worker thread like depth_node's.  Driver latency against it is DDS in
-    + out + rclpy message conversion + thread handoff."""
+    """Transport floor: a node with depth_node's name, topics, QoS depths and newest-frame
+    slot (:class:`~fastdepth_ros.latest.LatestSlot`) that answers each image with a
+    ready-made 224x224 32FC1 depth + camera_info carrying the image's stamp (no model, no
+    processing), from a worker thread like depth_node's.  Driver latency against it is DDS
+    in + out + rclpy message conversion + the slot's thread handoff."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import CameraInfo, Image
 
     from ..imaging import image_msg_to_rgb8, numpy_to_image
+    from ..latest import LatestSlot
+    from ..node import INPUT_DEPTH, NODE_NAME, OUTPUT_DEPTH
     from ..spinning import spin_until_shutdown
 
     rclpy.init()
-    node = rclpy.create_node("fastdepth")
-    in_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5, reliability=ReliabilityPolicy.BEST_EFFORT)
-    out_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=2, reliability=ReliabilityPolicy.RELIABLE)
+    node = rclpy.create_node(NODE_NAME)
+    # depth_node's default QoS (its profiles are built inline from these depths)
+    in_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=INPUT_DEPTH,
+                        reliability=ReliabilityPolicy.BEST_EFFORT)
+    out_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=OUTPUT_DEPTH,
+                         reliability=ReliabilityPolicy.RELIABLE)
     depth_pub = node.create_publisher(Image, "depth", out_qos)
     info_pub = node.create_publisher(CameraInfo, "depth/camera_info", out_qos)
     depth = np.ones((224, 224), np.float32)
-    cond = threading.Condition()
-    slot: List[object] = []
-
-    def on_image(msg: Image) -> None:
-        with cond:
-            slot[:] = [msg]
-            cond.notify()
+    slot: LatestSlot = LatestSlot()
 
     def work() -> None:
-        while rclpy.ok():
-            with cond:
-                if not cond.wait_for(lambda: slot, timeout=0.5):
-                    continue
-                msg = slot.pop()
+        while not slot.closed:
+            msg = slot.take(timeout_s=0.5)
+            if msg is None:
+                continue
             image_msg_to_rgb8(msg)  # the node's zero-copy view, for parity
             out = numpy_to_image(depth, "32FC1", header=msg.header)
             info = CameraInfo()
@@ -295,11 +288,12 @@ def _relay() -> None:
             depth_pub.publish(out)
             info_pub.publish(info)
 
-    node.create_subscription(Image, "image", on_image, in_qos)
+    node.create_subscription(Image, "image", slot.put, in_qos)
     threading.Thread(target=work, daemon=True).start()
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     spin_until_shutdown(executor)
+    slot.close()
     os._exit(0)
 
 
