@@ -245,20 +245,12 @@ def status_values(status: Any) -> Dict[str, str]:
 
 def camera_info(width: int, height: int, fx: float = 525.0, fy: float = 525.0,
                 cx: Optional[float] = None, cy: Optional[float] = None, frame_id: str = "camera") -> Any:
-    """A pinhole sensor_msgs/CameraInfo (plumb_bob, zero distortion)."""
-    from sensor_msgs.msg import CameraInfo
+    """A pinhole sensor_msgs/CameraInfo (plumb_bob, zero distortion), centred by default."""
+    from fastdepth_ros import camera_info as ci
 
     cx = (width - 1) / 2.0 if cx is None else cx
     cy = (height - 1) / 2.0 if cy is None else cy
-    msg = CameraInfo()
-    msg.header.frame_id = frame_id
-    msg.width, msg.height = width, height
-    msg.distortion_model = "plumb_bob"
-    msg.d = [0.0] * 5
-    msg.k = [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0]
-    msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
-    msg.p = [fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
-    return msg
+    return ci.to_msg(ci.pinhole(fx, fy, cx, cy, width, height), frame_id)
 
 
 def scene_rgb8(reference: Optional[Path], width: int = 640, height: int = 480) -> np.ndarray:

@@ -24,6 +24,7 @@ import sqlite3
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
@@ -365,71 +366,61 @@ def _header(t_ns: int, frame_id: str) -> Any:
     )
 
 
-_ENC_DTYPE = {
-    "rgb8": (np.uint8, 3),
-    "bgr8": (np.uint8, 3),
-    "mono8": (np.uint8, 1),
-    "16UC1": (np.uint16, 1),
-    "mono16": (np.uint16, 1),
-    "32FC1": (np.float32, 1),
-}
+def _image_fields(fill: Any, *args: Any, **kwargs: Any) -> SimpleNamespace:
+    """Run one of :mod:`fastdepth_ros.imaging`'s message builders (the one owner of
+    encodings, channel counts, byte order and ``step``) on a plain stand-in message."""
+    msg = SimpleNamespace(header=None)
+    fill(*args, msg=msg, **kwargs)
+    msg.data = np.frombuffer(msg.data, dtype=np.uint8)  # rosbags wants uint8 arrays
+    return msg
 
 
 def make_image(array: np.ndarray, encoding: str, t_ns: int, frame_id: str) -> Any:
-    """A rosbags ``sensor_msgs/Image`` (little-endian, tight rows) holding ``array``."""
-    dtype, nch = _ENC_DTYPE[encoding]
-    arr = np.ascontiguousarray(array, dtype=np.dtype(dtype).newbyteorder("<"))
-    h, w = arr.shape[:2]
-    if (arr.ndim == 2 and nch != 1) or (arr.ndim == 3 and arr.shape[2] != nch):
-        raise ValueError("%s needs %d channel(s), got shape %s" % (encoding, nch, arr.shape))
+    """A rosbags ``sensor_msgs/Image`` holding ``array`` (tight rows), built by
+    :func:`fastdepth_ros.imaging.numpy_to_image`."""
+    from ..imaging import numpy_to_image
+
+    f = _image_fields(numpy_to_image, array, encoding)
     return typestore().types[IMAGE](
-        header=_header(t_ns, frame_id),
-        height=h,
-        width=w,
-        encoding=encoding,
-        is_bigendian=0,
-        step=w * arr.dtype.itemsize * nch,
-        data=np.frombuffer(arr.tobytes(), dtype=np.uint8),
+        header=_header(t_ns, frame_id), height=f.height, width=f.width, encoding=f.encoding,
+        is_bigendian=f.is_bigendian, step=f.step, data=f.data,
     )
 
 
 def make_compressed(rgb8: np.ndarray, t_ns: int, frame_id: str, fmt: str = "jpeg", quality: int = 90) -> Any:
-    """A rosbags ``sensor_msgs/CompressedImage`` (image_transport ``format`` string)."""
-    import cv2
+    """A rosbags ``sensor_msgs/CompressedImage`` (image_transport ``format`` string), built by
+    :func:`fastdepth_ros.imaging.numpy_to_compressed`."""
+    from ..imaging import numpy_to_compressed
 
-    bgr = cv2.cvtColor(np.ascontiguousarray(rgb8), cv2.COLOR_RGB2BGR)
-    ext, params = (".jpg", [cv2.IMWRITE_JPEG_QUALITY, int(quality)]) if fmt == "jpeg" else (".png", [])
-    ok, buf = cv2.imencode(ext, bgr, params)
-    if not ok:
-        raise ValueError("cv2.imencode(%s) failed" % ext)
-    return typestore().types[COMPRESSED_IMAGE](
-        header=_header(t_ns, frame_id),
-        format="rgb8; %s compressed bgr8" % fmt,
-        data=np.asarray(buf, dtype=np.uint8).reshape(-1),
-    )
+    f = _image_fields(numpy_to_compressed, rgb8, "rgb8", fmt, jpeg_quality=quality)
+    return typestore().types[COMPRESSED_IMAGE](header=_header(t_ns, frame_id), format=f.format, data=f.data)
 
 
 def make_camera_info(k: Any, t_ns: int, frame_id: str) -> Any:
-    """A rosbags ``CameraInfo`` for an undistorted pinhole camera.
+    """A rosbags ``CameraInfo`` for an undistorted pinhole camera
+    (:func:`fastdepth_ros.camera_info.pinhole`).
 
     ``k`` has ``fx, fy, cx, cy, width, height`` attributes (e.g. :class:`Intrinsics`).
     """
-    fx, fy, cx, cy = float(k.fx), float(k.fy), float(k.cx), float(k.cy)
+    from ..camera_info import pinhole
+
+    cam = pinhole(float(k.fx), float(k.fy), float(k.cx), float(k.cy), int(k.width), int(k.height))
     ts = typestore()
+    x, y, w, h, rectify = cam.roi
     roi = ts.types["sensor_msgs/msg/RegionOfInterest"](
-        x_offset=0, y_offset=0, height=0, width=0, do_rectify=False
+        x_offset=x, y_offset=y, height=h, width=w, do_rectify=rectify
     )
     return ts.types[CAMERA_INFO](
         header=_header(t_ns, frame_id),
-        height=int(k.height),
-        width=int(k.width),
-        distortion_model="plumb_bob",
-        d=np.zeros(5, dtype=np.float64),
-        k=np.array([fx, 0, cx, 0, fy, cy, 0, 0, 1], dtype=np.float64),
-        r=np.eye(3, dtype=np.float64).reshape(-1),
-        p=np.array([fx, 0, cx, 0, 0, fy, cy, 0, 0, 0, 1, 0], dtype=np.float64),
-        binning_x=0,
-        binning_y=0,
+        height=cam.height,
+        width=cam.width,
+        distortion_model=cam.distortion_model,
+        d=np.asarray(cam.d, dtype=np.float64),
+        k=cam.k.astype(np.float64).reshape(-1),
+        r=cam.r.astype(np.float64).reshape(-1),
+        p=cam.p.astype(np.float64).reshape(-1),
+        binning_x=cam.binning_x,
+        binning_y=cam.binning_y,
         roi=roi,
     )
 
