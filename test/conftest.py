@@ -1,7 +1,10 @@
-"""Shared fixtures: the read-only data in ../shared (reference, realdata, pretrained).
+"""Shared fixtures: the shipped model, and the read-only data in ../shared (reference,
+realdata, pretrained).
 
-Tests that need it skip with the reason when it is absent, except under CI (env ``CI``
-set), where its absence is a failure: CI always has ../shared beside the checkout.
+Tests that only need *a* model use the shipped ``models/fastdepth.onnx``, so a contributor
+without ../shared runs them.  Only accuracy and reference-parity tests use the reference
+data; they skip with the reason when it is absent, except under CI (env ``CI`` set), where
+its absence is a failure: CI always has ../shared beside the checkout.
 """
 
 from __future__ import annotations
@@ -20,6 +23,17 @@ def _require(path: Path) -> Path:
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
+    return path
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def shipped_model() -> Path:
+    """The model the package ships (and the node loads by default)."""
+    path = REPO / "models" / "fastdepth.onnx"
+    assert path.is_file(), "the shipped model %s is missing" % path
     return path
 
 

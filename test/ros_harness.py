@@ -31,6 +31,7 @@ from fastdepth_ros.spinning import spin_until_shutdown
 REPO = Path(__file__).resolve().parent.parent
 PARAMS_FILE = REPO / "config" / "fastdepth.yaml"
 FASTDDS_PROFILE = REPO / "config" / "fastdds_shm.xml"
+SAMPLE_IMAGE_TOPIC = "/camera/image_raw/compressed"
 
 
 def isolate_dds() -> Dict[str, str]:
@@ -253,17 +254,17 @@ def camera_info(width: int, height: int, fx: float = 525.0, fy: float = 525.0,
     return ci.to_msg(ci.pinhole(fx, fy, cx, cy, width, height), frame_id)
 
 
-def scene_rgb8(reference: Optional[Path], width: int = 640, height: int = 480) -> np.ndarray:
-    """A real indoor scene (the NYU reference sample, resized) or a textured gradient."""
+def scene_rgb8(width: int = 640, height: int = 480) -> np.ndarray:
+    """A real indoor scene: the first frame of the shipped sample bag (a rendered room), resized."""
     import cv2
 
-    sample = reference / "official_sample" / "rgb.npy" if reference is not None else None
-    if sample is not None and sample.is_file():
-        rgb = (np.clip(np.load(sample), 0, 1) * 255).astype(np.uint8)
-        return np.ascontiguousarray(cv2.resize(rgb, (width, height), interpolation=cv2.INTER_LINEAR))
-    y, x = np.mgrid[0:height, 0:width]
-    img = np.stack([x * 255 // max(width - 1, 1), y * 255 // max(height - 1, 1), (x ^ y) & 255], axis=2)
-    return img.astype(np.uint8)
+    from fastdepth_ros.replay import bagio
+
+    with bagio.BagReader(REPO / "data" / "sample_bag") as bag:
+        msg = next(bag.messages([SAMPLE_IMAGE_TOPIC]))
+        rgb, encoding = bagio.decode_image(bag.deserialize(msg), msg.msgtype)
+    assert encoding == "rgb8", encoding
+    return np.ascontiguousarray(cv2.resize(rgb, (width, height), interpolation=cv2.INTER_LINEAR))
 
 
 def image_msg(rgb: np.ndarray, stamp_ns: int, frame_id: str = "camera", encoding: str = "rgb8") -> Any:

@@ -33,20 +33,20 @@ def test_infer_writes_correct_depth_and_timings(tmp_path: Path, reference_model,
     assert timings["stages_ms"]["inference"]["median"] > 0
 
 
-def test_infer_reads_image_files_in_crop_mode(tmp_path: Path, reference_model) -> None:
+def test_infer_reads_image_files_in_crop_mode(tmp_path: Path, shipped_model) -> None:
     img = np.zeros((480, 640, 3), dtype=np.uint8)
     img[:240] = (200, 180, 160)
     cv2.imwrite(str(tmp_path / "frame.png"), img)
-    proc = run_cli("infer", str(tmp_path / "frame.png"), "--model", str(reference_model),
+    proc = run_cli("infer", str(tmp_path / "frame.png"), "--model", str(shipped_model),
                    "--out", str(tmp_path), "--output-size", "input")
     assert proc.returncode == 0, proc.stderr
     assert np.load(tmp_path / "frame_depth.npy").shape == (480, 640)
     assert "already" not in proc.stderr  # a camera-sized frame: crop mode is right, no note
 
 
-def test_infer_notes_a_preprocessed_frame_in_crop_mode(tmp_path: Path, reference_model) -> None:
+def test_infer_notes_a_preprocessed_frame_in_crop_mode(tmp_path: Path, shipped_model) -> None:
     np.save(tmp_path / "pre.npy", np.full((224, 224, 3), 0.5))
-    proc = run_cli("infer", str(tmp_path / "pre.npy"), "--model", str(reference_model),
+    proc = run_cli("infer", str(tmp_path / "pre.npy"), "--model", str(shipped_model),
                    "--out", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     assert "already 224x224" in proc.stderr and "--input-mode full" in proc.stderr

@@ -4,23 +4,21 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 from fastdepth_ros.replay import bagio
-
-BIN = Path(sys.executable).parent
+from fastdepth_ros.resources import console_command
 
 
 def _run(args, timeout=120):
-    exe = BIN / "fastdepth-ros"
-    assert exe.exists(), "run scripts/venv.sh runtime,ros,test first"
-    return subprocess.run([str(exe), "demo"] + args, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(console_command("fastdepth-ros") + ["demo"] + args, capture_output=True, text=True,
+                          timeout=timeout)
 
 
-def test_demo_end_to_end(reference_model, tmp_path):
+def test_demo_end_to_end(tmp_path):
+    """The demo's defaults: the shipped model on the shipped sample bag."""
     report_dir = tmp_path / "demo"
-    res = _run(["--model", str(reference_model), "--report", str(report_dir)])
+    res = _run(["--report", str(report_dir)])
     assert res.returncode == 0, res.stdout + res.stderr + (report_dir / "node.log").read_text()[-2000:]
     out = res.stdout
     for key in ("frames", "fps", "latency p50/p95", "delta1", "RMSE"):

@@ -14,12 +14,12 @@ def test_provider_aliases() -> None:
     assert provider_name("CPUExecutionProvider") == "CPUExecutionProvider"
 
 
-def test_unavailable_providers_fall_back_and_say_so(reference_model) -> None:
+def test_unavailable_providers_fall_back_and_say_so(shipped_model) -> None:
     import onnxruntime as ort
 
     if "CUDAExecutionProvider" in ort.get_available_providers():
         pytest.skip("this machine has CUDA; the fallback path is not exercised")
-    engine = Engine(str(reference_model), EngineConfig(providers=["tensorrt", "cuda", "cpu"], warmup_runs=1))
+    engine = Engine(str(shipped_model), EngineConfig(providers=["tensorrt", "cuda", "cpu"], warmup_runs=1))
     assert engine.provider == "CPUExecutionProvider"
     assert engine.requested_providers[:2] == ["TensorrtExecutionProvider", "CUDAExecutionProvider"]
     assert any("TensorrtExecutionProvider requested" in n for n in engine.notes)
@@ -42,24 +42,24 @@ def test_corrupt_model_names_the_path(tmp_path) -> None:
         Engine(str(path))
 
 
-def test_thread_setting_is_applied(reference_model) -> None:
-    engine = Engine(str(reference_model), EngineConfig(intra_op_threads=1, warmup_runs=0))
+def test_thread_setting_is_applied(shipped_model) -> None:
+    engine = Engine(str(shipped_model), EngineConfig(intra_op_threads=1, warmup_runs=0))
     assert engine.session.get_session_options().intra_op_num_threads == 1
 
 
-def test_spinning_off_reaches_the_session(reference_model) -> None:
-    options = Engine(str(reference_model), EngineConfig(allow_spinning=False)).session.get_session_options()
+def test_spinning_off_reaches_the_session(shipped_model) -> None:
+    options = Engine(str(shipped_model), EngineConfig(allow_spinning=False)).session.get_session_options()
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
-    options = Engine(str(reference_model), EngineConfig()).session.get_session_options()
+    options = Engine(str(shipped_model), EngineConfig()).session.get_session_options()
     with pytest.raises(RuntimeError, match="does not have"):  # unset: ORT default (spinning on)
         options.get_session_config_entry("session.intra_op.allow_spinning")
 
 
-def test_tensorrt_cache_dir_only_made_when_tensorrt_runs(reference_model, tmp_path) -> None:
+def test_tensorrt_cache_dir_only_made_when_tensorrt_runs(shipped_model, tmp_path) -> None:
     import onnxruntime as ort
 
     cache = tmp_path / "trt_cache"
-    engine = Engine(str(reference_model), EngineConfig(providers=["tensorrt", "cpu"], warmup_runs=0,
+    engine = Engine(str(shipped_model), EngineConfig(providers=["tensorrt", "cpu"], warmup_runs=0,
                                                        trt_engine_cache_path=str(cache)))
     has_trt = "TensorrtExecutionProvider" in ort.get_available_providers()
     assert cache.is_dir() == has_trt

@@ -26,12 +26,32 @@ def test_take_times_out_when_empty() -> None:
     assert time.monotonic() - start >= 0.04
 
 
-def test_take_wakes_on_put_from_other_thread() -> None:
-    slot: LatestSlot[str] = LatestSlot()
-    got = []
+class _SignallingCondition(threading.Condition):
+    """A Condition that says when a thread starts waiting on it (no sleeps in the tests)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiting = threading.Event()
+
+    def wait(self, timeout=None):  # type: ignore[override]
+        self.waiting.set()
+        return super().wait(timeout)
+
+
+def _blocked_taker(slot: LatestSlot, got: list) -> threading.Thread:
+    """A thread blocked in ``slot.take``: returns once it waits on the slot's condition."""
+    cond = _SignallingCondition()
+    slot._cond = cond  # test hook: LatestSlot's only synchronisation object
     t = threading.Thread(target=lambda: got.append(slot.take(5.0)))
     t.start()
-    time.sleep(0.02)
+    assert cond.waiting.wait(5.0), "take() did not block on an empty slot"
+    return t
+
+
+def test_take_wakes_on_put_from_other_thread() -> None:
+    slot: LatestSlot[str] = LatestSlot()
+    got: list = []
+    t = _blocked_taker(slot, got)
     slot.put("frame")
     t.join(2.0)
     assert got == ["frame"]
@@ -39,10 +59,8 @@ def test_take_wakes_on_put_from_other_thread() -> None:
 
 def test_close_wakes_waiter_and_rejects_later_takes() -> None:
     slot: LatestSlot[int] = LatestSlot()
-    got = []
-    t = threading.Thread(target=lambda: got.append(slot.take(5.0)))
-    t.start()
-    time.sleep(0.02)
+    got: list = []
+    t = _blocked_taker(slot, got)
     slot.close()
     t.join(2.0)
     assert not t.is_alive() and got == [None]
@@ -61,23 +79,29 @@ def test_clear_counts_a_waiting_item() -> None:
 def test_fast_producer_slow_consumer_never_queues() -> None:
     slot: LatestSlot[int] = LatestSlot()
     taken = []
-    stop = threading.Event()
+    last = 1999
+    got_last = threading.Event()
 
     def consumer() -> None:
-        while not stop.is_set():
-            item = slot.take(0.05)
-            if item is not None:
-                taken.append(item)
-                time.sleep(0.005)  # "inference"
+        while True:
+            item = slot.take()  # blocks until a put or close
+            if item is None:
+                return
+            taken.append(item)
+            if item == last:
+                got_last.set()
+            time.sleep(0.005)  # "inference"
 
     t = threading.Thread(target=consumer)
     t.start()
-    for i in range(2000):
+    for i in range(last + 1):
         slot.put(i)
         assert len(slot) <= 1
-    time.sleep(0.05)
-    stop.set()
-    t.join(2.0)
-    assert taken == sorted(taken) and taken[-1] == 1999
+    # the newest item stays in the slot until taken: the consumer gets it whenever it runs
+    assert got_last.wait(10.0), "the newest item was never taken"
+    slot.close()
+    t.join(5.0)
+    assert not t.is_alive()
+    assert taken == sorted(taken) and taken[-1] == last
     assert slot.dropped_count + slot.taken_count == slot.put_count
     assert slot.dropped_count > 0

@@ -48,8 +48,7 @@ def test_missing_model_is_a_clear_fatal_error(tmp_path: Path) -> None:
         proc.close()
 
 
-def test_compressed_sim_time_no_camera_info_and_provider_fallback(reference_model: Path,
-                                                                   reference: Path) -> None:
+def test_compressed_sim_time_no_camera_info_and_provider_fallback(shipped_model: Path) -> None:
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from rosgraph_msgs.msg import Clock
 
@@ -58,7 +57,7 @@ def test_compressed_sim_time_no_camera_info_and_provider_fallback(reference_mode
     env = isolate_dds()
     ns = "/fdvariant_%d" % os.getpid()
     proc = NodeProcess(
-        ["-p", "model_path:=%s" % reference_model, "-p", "image_transport:=compressed",
+        ["-p", "model_path:=%s" % shipped_model, "-p", "image_transport:=compressed",
          "-p", "providers:=[tensorrt]", "-p", "use_sim_time:=true",
          "-r", "__ns:=%s" % ns, "-r", "image:=%s/cam/image_raw" % ns],
         env,
@@ -69,7 +68,7 @@ def test_compressed_sim_time_no_camera_info_and_provider_fallback(reference_mode
         clock_qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
         clock_pub = client.node.create_publisher(Clock, "/clock", clock_qos)
         assert client.wait_subscribed(40.0), proc.output()
-        rgb = scene_rgb8(reference)
+        rgb = scene_rgb8()
         first_depth = None
         start = time.perf_counter()
         age_delay = None

@@ -4,8 +4,8 @@ A bag written here (rendered-looking synthetic frames with ground truth) is repl
 the installed ``fastdepth-ros replay`` into the installed ``depth_node``; the recorded
 output bag is read back with rosbags and checked (counts, stamps preserved, encodings,
 version 8), and the report's metrics are recomputed independently with numpy.
-Needs ``scripts/venv.sh runtime,ros,test`` (installed console scripts) and the reference
-model (skips without it, fails under CI).
+Needs ``scripts/venv.sh runtime,ros,test`` (installed console scripts); the node runs the
+shipped model.
 """
 
 from __future__ import annotations
@@ -68,9 +68,9 @@ def dds_env() -> Dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def raw_node(dds_env, reference_model):
+def raw_node(dds_env, shipped_model):
     node = harness.NodeProcess(
-        ["-p", "model_path:=%s" % reference_model, "-p", "providers:=[cpu]", "-p", "use_sim_time:=true"],
+        ["-p", "model_path:=%s" % shipped_model, "-p", "providers:=[cpu]", "-p", "use_sim_time:=true"],
         dds_env,
     )
     yield node
@@ -170,13 +170,13 @@ def test_replay_raw_sqlite_through_node(raw_node, raw_bag, dds_env, tmp_path):
     assert "delta1" in res.stdout and "latency p50/p95" in res.stdout
 
 
-def test_replay_compressed_mcap_recorded_timing(dds_env, reference_model, tmp_path):
+def test_replay_compressed_mcap_recorded_timing(dds_env, shipped_model, tmp_path):
     bag = tmp_path / "jpeg_mcap"
     write_rgbd_bag(bag, synthetic_frames(), K, storage="mcap", compress=True, rgb_format="jpeg")
     node = harness.NodeProcess(
         [
             "-p",
-            "model_path:=%s" % reference_model,
+            "model_path:=%s" % shipped_model,
             "-p",
             "providers:=[cpu]",
             "-p",
