@@ -29,6 +29,23 @@ def _require(path: Path) -> Path:
 REPO = Path(__file__).resolve().parent.parent
 
 
+def pytest_configure(config) -> None:
+    """Stop early when a sourced ROS 2 shell shadows this venv's rclpy: the ROS tests would
+    otherwise all skip as "rclpy not installed" (scripts/test.sh drops that environment)."""
+    import importlib.util
+    import sys
+
+    if sys.prefix == sys.base_prefix:
+        return  # not a venv: apt ROS + colcon, where /opt/ros's rclpy is the right one
+    spec = importlib.util.find_spec("rclpy")
+    own = list(Path(sys.prefix, "lib").glob("python3*/site-packages/rclpy/__init__.py"))
+    if spec is not None and spec.origin and own and Path(spec.origin).resolve() != own[0].resolve():
+        raise pytest.UsageError(
+            "rclpy is imported from %s, not from this venv (%s): a sourced ROS 2 setup.bash put it "
+            "on PYTHONPATH. Run ./scripts/test.sh, or open a shell without /opt/ros sourced."
+            % (Path(spec.origin).parent, sys.prefix))
+
+
 @pytest.fixture(scope="session")
 def shipped_model() -> Path:
     """The model the package ships (and the node loads by default)."""
