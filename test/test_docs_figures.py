@@ -1,0 +1,54 @@
+"""docs/performance.md says what benchmarks/results/*.json say (benchmarks/update_docs.py)."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+from fastdepth_ros.bench import figures
+
+REPO = Path(__file__).resolve().parent.parent
+DOC = REPO / "docs" / "performance.md"
+BENCH = REPO / "benchmarks" / "results" / "amd-epyc-2c.json"
+SOAK = REPO / "benchmarks" / "results" / "soak-amd-epyc-2c.json"
+
+
+def _results():
+    return figures.load(BENCH, REPO), figures.load(SOAK, REPO)
+
+
+def test_every_generated_block_matches_its_result_file() -> None:
+    text = DOC.read_text()
+    bench, soak = _results()
+    assert set(figures.block_names(text)) == set(figures.BLOCKS), "each generator has its block in the docs"
+    stale = [
+        name
+        for name, new, old in zip(
+            figures.block_names(text),
+            *([m for m in figures._BLOCK.finditer(t)] for t in (figures.render_doc(text, bench, soak), text)),
+        )
+        if new.group(0) != old.group(0)
+    ]
+    assert not stale, "docs/performance.md blocks %s are stale: run benchmarks/update_docs.py" % stale
+
+
+def test_a_changed_result_changes_the_docs() -> None:
+    """The check can fail: one measured figure changed in the result gives different text."""
+    text = DOC.read_text()
+    bench, soak = _results()
+    changed = copy.deepcopy(bench)
+    thirty = next(r for r in changed["e2e"] if r["mode"] == "30 Hz")
+    thirty["latency_ms"]["median"] += 1.0
+    assert figures.render_doc(text, changed, soak) != figures.render_doc(text, bench, soak)
+
+
+def test_update_script_check_mode() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "update_docs.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
