@@ -9,7 +9,7 @@ if [ ! -x .venv/bin/python ]; then
   # The PyPI ROS 2 (Kilted) wheels exist for CPython 3.10-3.14 on x86-64 manylinux_2_28 only.
   if ! "$PYTHON" -c 'import sys; sys.exit(not (3, 10) <= sys.version_info[:2] <= (3, 14))'; then
     echo "scripts/venv.sh: $("$PYTHON" -V 2>&1) found; the PyPI ROS 2 wheels need CPython 3.10-3.14." >&2
-    echo "Set PYTHON=/path/to/python3.1x, or use apt ROS 2 + colcon (README: On a robot)." >&2
+    echo "Set PYTHON=/path/to/python3.1x, or use apt ROS 2 + colcon (README: Install on a robot)." >&2
     exit 2
   fi
   "$PYTHON" -m venv .venv

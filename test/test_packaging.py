@@ -76,3 +76,18 @@ def test_every_node_parameter_is_documented_and_in_the_shipped_yaml() -> None:
     assert set(PARAMETERS) - table == set(), "parameters missing from the docs/node.md table"
     assert set(PARAMETERS) - set(shipped) == set(), "parameters missing from config/fastdepth.yaml"
     assert set(shipped) - set(PARAMETERS) == set(), "config/fastdepth.yaml sets unknown parameters"
+
+
+def test_readme_is_short_and_starts_with_what_an_integrator_needs() -> None:
+    """README under 20 KB, in this order: what it does (one picture), install on a robot,
+    the two commands, wiring, rectification, troubleshooting; its links to docs/ resolve."""
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.encode()) < 20_000
+    headings = re.findall(r"^## (.+)$", readme, re.M)
+    wanted = ["Install on a robot", "two commands", "Wiring", "Rectification", "Troubleshooting"]
+    found = [next(i for i, h in enumerate(headings) if w in h) for w in wanted]
+    assert found == sorted(found), headings
+    assert readme.index("![") < readme.index("## Install on a robot"), "the picture comes first"
+    assert "./scripts/demo.sh" in readme and "./scripts/test.sh" in readme
+    for link in re.findall(r"\]\((docs/[^)#]+)", readme):
+        assert (ROOT / link).is_file(), link
