@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from .engine import EngineConfig, ModelLoadError
-from .stats import summarize_ms
+from .stats import percentile, summarize_ms
 
 
 def add_engine_args(parser: argparse.ArgumentParser) -> None:
@@ -130,7 +129,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
         png = colorize_depth(result.depth, args.min_range, args.max_range, result.encoding)
         cv2.imwrite(str(out_dir / (path.stem + "_depth.png")), cv2.cvtColor(png, cv2.COLOR_RGB2BGR))
         write_ms = (time.perf_counter() - t1) * 1e3
-        timings = {"load": load_ms, **{k: statistics.median(v) for k, v in per_image.items()},
+        timings = {"load": load_ms, **{k: percentile(v, 50) for k, v in per_image.items()},
                    "write": write_ms}
         for k, v in timings.items():
             stages.setdefault(k, []).append(v)

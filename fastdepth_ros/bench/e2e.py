@@ -178,27 +178,7 @@ def _driver(cfg: Dict[str, object]) -> Dict[str, object]:
         raise RuntimeError("depth_node did not subscribe to 'image' within 30 s")
 
     def run_phase(duration: float) -> List[int]:
-        sent: List[int] = []
-        period = 1.0 / rate_hz if rate_hz > 0 else 0.0
-        t_end = time.monotonic() + duration
-        next_t = time.monotonic()
-        while True:
-            now = time.monotonic()
-            if now >= t_end:
-                break
-            if period:
-                if now < next_t:
-                    time.sleep(next_t - now)
-                next_t += period
-                if next_t < time.monotonic() - period:  # fell behind (descheduled): resync
-                    next_t = time.monotonic()
-            elif mode == "lockstep":
-                arrived.clear()
-                sent.append(publish_one())
-                arrived.wait(timeout=1.0)
-                continue
-            sent.append(publish_one())
-        return sent
+        return _publish_phase(publish_one, mode, rate_hz, duration, arrived)
 
     run_phase(warmup_s)
     time.sleep(0.5)
@@ -220,6 +200,46 @@ def _driver(cfg: Dict[str, object]) -> Dict[str, object]:
     node.destroy_node()
     rclpy.try_shutdown()
 
+    window = wall1 - wall0
+    return dict(
+        mode=mode if mode in ("max", "lockstep") else "%g Hz" % rate_hz,
+        **_receipt(sent, d_rx, i_rx, stop_ns, rate_hz, window),
+        node_cpu_percent=round(100.0 * (cpu1 - cpu0) / window, 1),
+        driver_cpu_percent=round(100.0 * (own1 - own0) / window, 1),
+        node_diagnostics=diag,
+    )
+
+
+def _publish_phase(publish_one, mode: str, rate_hz: float, duration_s: float,
+                   arrived: threading.Event) -> List[int]:
+    """Publish for ``duration_s``: paced at ``rate_hz``, back to back (``max``) or each frame
+    after the previous depth arrived (``lockstep``); returns the stamps sent (ns)."""
+    sent: List[int] = []
+    period = 1.0 / rate_hz if rate_hz > 0 else 0.0
+    t_end = time.monotonic() + duration_s
+    next_t = time.monotonic()
+    while True:
+        now = time.monotonic()
+        if now >= t_end:
+            break
+        if period:
+            if now < next_t:
+                time.sleep(next_t - now)
+            next_t += period
+            if next_t < time.monotonic() - period:  # fell behind (descheduled): resync
+                next_t = time.monotonic()
+        elif mode == "lockstep":
+            arrived.clear()
+            sent.append(publish_one())
+            arrived.wait(timeout=1.0)
+            continue
+        sent.append(publish_one())
+    return sent
+
+
+def _receipt(sent: Sequence[int], d_rx: Dict[int, float], i_rx: Dict[int, float], stop_ns: int,
+             rate_hz: float, window_s: float) -> Dict[str, object]:
+    """Counts, rates, latencies, drift and backlog of one measuring window (stamps in ns)."""
     sent_set = set(sent)
     lat = [(d_rx[s] - s) / 1e6 for s in sent if s in d_rx]
     info_lat = [(i_rx[s] - s) / 1e6 for s in sent if s in i_rx]
@@ -227,10 +247,9 @@ def _driver(cfg: Dict[str, object]) -> Dict[str, object]:
     late = sum(1 for s in sent if s in d_rx and d_rx[s] > stop_ns + period_ns)
     q = max(1, len(lat) // 4)
     drift = float(np.median(lat[-q:]) - np.median(lat[:q])) if len(lat) >= 8 else None
-    window = wall1 - wall0
+    window = window_s
     received = sum(1 for s in d_rx if s in sent_set)
     return {
-        "mode": mode if mode in ("max", "lockstep") else "%g Hz" % rate_hz,
         "seconds": round(window, 2),
         "published": len(sent),
         "input_hz": round(len(sent) / window, 2),
@@ -242,9 +261,6 @@ def _driver(cfg: Dict[str, object]) -> Dict[str, object]:
         "camera_info_latency_ms": summarize_ms(info_lat),
         "latency_drift_ms": round(drift, 3) if drift is not None else None,
         "backlog": late,
-        "node_cpu_percent": round(100.0 * (cpu1 - cpu0) / window, 1),
-        "driver_cpu_percent": round(100.0 * (own1 - own0) / window, 1),
-        "node_diagnostics": diag,
     }
 
 

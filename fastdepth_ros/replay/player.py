@@ -189,21 +189,11 @@ def replay(config: ReplayConfig, stop: Optional[_Stop] = None) -> ReplayResult:
 
     if config.rate < 0:
         raise ReplayError("--rate must be >= 0 (0 = as fast as the node keeps up)")
-    bag = bagio.BagReader(config.bag).open()
-    try:
-        image_topic, image_type, info_topic = detect_topics(
-            bag, config.bag_image_topic, config.bag_info_topic
-        )
-        topics = [image_topic] + ([info_topic] if info_topic else [])
-        n_images = bag.topics[image_topic].count
-        if n_images == 0:
-            raise ReplayError("%s: %s has no messages" % (bag.path, image_topic))
-        bag.validate(topics, decode=False)  # fail on a damaged bag before creating any output
-        t_first = bag.start_ns
-        span_ns = max(bag.end_ns - bag.start_ns, 0)
-    except BaseException:
-        bag.close()
-        raise
+    bag, image_topic, image_type, info_topic = _open_bag(config)
+    topics = [image_topic] + ([info_topic] if info_topic else [])
+    n_images = bag.topics[image_topic].count
+    t_first = bag.start_ns
+    span_ns = max(bag.end_ns - bag.start_ns, 0)
 
     result = ReplayResult(config.bag, image_topic, image_type, info_topic, rate=config.rate)
     context = rclpy.context.Context()
@@ -244,47 +234,8 @@ def replay(config: ReplayConfig, stop: Optional[_Stop] = None) -> ReplayResult:
             )
             spin_thread.start()
 
-            # ---- wait for the node: its image subscription and its depth publisher
-            deadline = time.monotonic() + config.wait_node_s
-            while image_pub.get_subscription_count() == 0 or node.count_publishers(config.depth_topic) == 0:
-                problem = config.health() if config.health is not None else None
-                if problem:
-                    raise ReplayError(problem)
-                if stop.sleep(0.05) or time.monotonic() > deadline:
-                    if stop.event.is_set():
-                        break
-                    raise ReplayError(
-                        "no depth node after %.0f s: nobody subscribes %s (%s) or publishes %s. Is depth_node"
-                        " running on the same ROS_DOMAIN_ID/RMW%s?"
-                        % (
-                            config.wait_node_s,
-                            live_image,
-                            image_type,
-                            config.depth_topic,
-                            ", with image_transport:=compressed" if compressed else "",
-                        )
-                    )
-            recorder.subscribe_matching(timeout_s=2.0)
-            if not stop.event.is_set():
-                waited = time.monotonic() + 5.0
-                while recorder.publisher_count("depth") == 0 and time.monotonic() < waited:
-                    stop.sleep(0.05)
-                stop.sleep(config.settle_s)
-
-            progress = None
-            if config.progress:
-                from tqdm import tqdm
-
-                total = n_images if not config.loop or config.loops <= 0 else n_images * config.loops
-                if config.max_frames > 0:
-                    total = min(total, config.max_frames)
-                progress = tqdm(
-                    total=total if not (config.loop and config.loops <= 0) else None,
-                    unit="frame",
-                    desc="replay",
-                    file=sys.stderr,
-                    dynamic_ncols=True,
-                )
+            _wait_for_node(config, node, image_pub, recorder, stop, image_type)
+            progress = _progress_bar(config, n_images) if config.progress else None
             result.started_s = time.monotonic()
             try:
                 _run(
@@ -307,25 +258,7 @@ def replay(config: ReplayConfig, stop: Optional[_Stop] = None) -> ReplayResult:
             finally:
                 if progress is not None:
                     progress.close()
-            # ---- drain: wait for outputs of frames still in flight
-            deadline = time.monotonic() + config.drain_s
-            sent = {p.stamp_ns for p in result.published}
-            while not stop.event.is_set() and time.monotonic() < deadline:
-                got = {r.stamp_ns for r in recorder.stamps("depth")}
-                if sent <= got:
-                    break
-                stop.sleep(0.05)
-            stop.sleep(0.2)  # let trailing depth/camera_info land
-            # The node reports at ~1 Hz on a steady timer, so a short replay can end between two
-            # reports; wait for one issued after the last output so the recording holds the node's
-            # state over the whole run (what a user inspects afterwards).
-            if recorder.publisher_count("diagnostics") > 0:
-                seen = recorder.count("diagnostics")
-                deadline = time.monotonic() + DIAGNOSTICS_WAIT_S
-                while not stop.event.is_set() and time.monotonic() < deadline:
-                    if recorder.count("diagnostics") > seen:
-                        break
-                    stop.sleep(0.05)
+            _drain(config, recorder, result, stop)
             result.finished_s = time.monotonic()
             result.interrupted = stop.event.is_set()
             ok = True
@@ -347,6 +280,92 @@ def replay(config: ReplayConfig, stop: Optional[_Stop] = None) -> ReplayResult:
         if not result.finished_s:
             result.finished_s = time.monotonic()
     return result
+
+
+def _open_bag(config: ReplayConfig) -> Tuple[bagio.BagReader, str, str, Optional[str]]:
+    """The open, validated input bag and its (image topic, image type, camera_info topic)."""
+    bag = bagio.BagReader(config.bag).open()
+    try:
+        image_topic, image_type, info_topic = detect_topics(
+            bag, config.bag_image_topic, config.bag_info_topic
+        )
+        if bag.topics[image_topic].count == 0:
+            raise ReplayError("%s: %s has no messages" % (bag.path, image_topic))
+        topics = [image_topic] + ([info_topic] if info_topic else [])
+        bag.validate(topics, decode=False)  # fail on a damaged bag before creating any output
+    except BaseException:
+        bag.close()
+        raise
+    return bag, image_topic, image_type, info_topic
+
+
+def _wait_for_node(config: ReplayConfig, node: Any, image_pub: Any, recorder: Recorder, stop: _Stop,
+                   image_type: str) -> None:
+    """Until the node subscribes our image topic and publishes depth (ReplayError after
+    ``wait_node_s`` or when ``config.health`` reports a problem), then until the recorder
+    is matched and ``settle_s`` has passed."""
+    deadline = time.monotonic() + config.wait_node_s
+    while image_pub.get_subscription_count() == 0 or node.count_publishers(config.depth_topic) == 0:
+        problem = config.health() if config.health is not None else None
+        if problem:
+            raise ReplayError(problem)
+        if stop.sleep(0.05) or time.monotonic() > deadline:
+            if stop.event.is_set():
+                break
+            raise ReplayError(
+                "no depth node after %.0f s: nobody subscribes %s (%s) or publishes %s. Is depth_node"
+                " running on the same ROS_DOMAIN_ID/RMW%s?"
+                % (
+                    config.wait_node_s,
+                    image_pub.topic_name,
+                    image_type,
+                    config.depth_topic,
+                    ", with image_transport:=compressed" if image_type == bagio.COMPRESSED_IMAGE else "",
+                )
+            )
+    recorder.subscribe_matching(timeout_s=2.0)
+    if not stop.event.is_set():
+        waited = time.monotonic() + 5.0
+        while recorder.publisher_count("depth") == 0 and time.monotonic() < waited:
+            stop.sleep(0.05)
+        stop.sleep(config.settle_s)
+
+
+def _progress_bar(config: ReplayConfig, n_images: int) -> Any:
+    from tqdm import tqdm
+
+    total = n_images if not config.loop or config.loops <= 0 else n_images * config.loops
+    if config.max_frames > 0:
+        total = min(total, config.max_frames)
+    return tqdm(
+        total=total if not (config.loop and config.loops <= 0) else None,
+        unit="frame",
+        desc="replay",
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
+
+
+def _drain(config: ReplayConfig, recorder: Recorder, result: ReplayResult, stop: _Stop) -> None:
+    """Wait for the outputs of frames still in flight, then for one diagnostics report."""
+    deadline = time.monotonic() + config.drain_s
+    sent = {p.stamp_ns for p in result.published}
+    while not stop.event.is_set() and time.monotonic() < deadline:
+        got = {r.stamp_ns for r in recorder.stamps("depth")}
+        if sent <= got:
+            break
+        stop.sleep(0.05)
+    stop.sleep(0.2)  # let trailing depth/camera_info land
+    # The node reports at ~1 Hz on a steady timer, so a short replay can end between two
+    # reports; wait for one issued after the last output so the recording holds the node's
+    # state over the whole run (what a user inspects afterwards).
+    if recorder.publisher_count("diagnostics") > 0:
+        seen = recorder.count("diagnostics")
+        deadline = time.monotonic() + DIAGNOSTICS_WAIT_S
+        while not stop.event.is_set() and time.monotonic() < deadline:
+            if recorder.count("diagnostics") > seen:
+                break
+            stop.sleep(0.05)
 
 
 class _NullContext:

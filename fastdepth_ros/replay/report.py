@@ -158,88 +158,16 @@ def build_report(
         if r.topic == depth_topic and r.stamp_ns is not None and r.stamp_ns not in first_recv:
             first_recv[r.stamp_ns] = r.recv_s
 
-    # ---- ground truth + camera_info from the input bag (by stamp)
-    gt_raw: Dict[int, bagio.BagMessage] = {}
-    infos: Dict[int, Any] = {}
-    with bagio.BagReader(input_bag) as bag:
-        gt_topic = detect_gt_topic(bag, image_topic, gt_topic)
-        wanted = [t for t in (gt_topic, info_topic) if t]
-        for m in bag.messages(wanted):
-            stamp = _stamp(m)
-            if m.topic == gt_topic:
-                gt_raw[stamp] = m
-            else:
-                infos[stamp] = bag.deserialize(m)
-        some_info = next(iter(infos.values()), None)
-        # ---- depth outputs
-        rows: List[Dict[str, Any]] = []
-        acc = MetricsAccumulator()
-        montage_pick = _pick(sorted({p.index for p in published}), montage_frames)
-        montage: Dict[int, Dict[str, Any]] = {}
-        depth_infos: Dict[int, Any] = {}
-        depth_msgs: Dict[int, bagio.BagMessage] = {}
-        notes: List[str] = []
-        if output_bag is not None and Path(output_bag).exists():
-            with bagio.BagReader(output_bag) as out:
-                for m in out.messages([depth_topic, depth_info_topic]):
-                    stamp = _stamp(m)
-                    if m.topic == depth_info_topic:
-                        depth_infos.setdefault(stamp, out.deserialize(m))
-                    else:
-                        depth_msgs.setdefault(stamp, m)
-                for stamp, m in depth_msgs.items():
-                    p = sent_by_stamp.get(stamp)
-                    if p is None:
-                        continue
-                    depth_msg = out.deserialize(m)
-                    pred, enc = bagio.decode_image(depth_msg, m.msgtype)
-                    pred_m = bagio.depth_to_metres(np.array(pred), enc)
-                    if enc == "16UC1":
-                        pred_m = np.where(pred_m > 0, pred_m, np.nan)
-                    row = _row(p, first_recv.get(stamp), enc, pred_m.shape)
-                    gm = gt_raw.get(p.bag_stamp_ns)
-                    if gm is not None:
-                        gt_img, gt_enc = bagio.decode_image(bag.deserialize(gm), gm.msgtype)
-                        gt_m = bagio.depth_to_metres(np.array(gt_img), gt_enc)
-                        info = infos.get(p.bag_stamp_ns, some_info)
-                        gt_grid = _gt_on_grid(gt_m, info, depth_infos.get(stamp), pred_m.shape, notes)
-                        if gt_grid is not None:
-                            gt_grid = np.where(footprint(pred_m), gt_grid, np.nan)
-                            metrics = compute_metrics(pred_m, gt_grid)
-                            acc.add(metrics)
-                            row.update(metrics.as_dict())
-                            if p.index in montage_pick and p.index not in montage:
-                                montage[p.index] = {
-                                    "stamp": p.bag_stamp_ns,
-                                    "pred": pred_m,
-                                    "gt": gt_grid,
-                                    "info": info,
-                                    "dinfo": depth_infos.get(stamp),
-                                }
-                    rows.append(row)
-        for p in published:  # frames without output
-            if p.stamp_ns not in depth_msgs:
-                rows.append(_row(p, None, "", (0, 0)))
-        rows.sort(key=lambda r: (r["stamp_ns"], r["frame"]))
-        if montage:
-            _attach_rgb(bag, image_topic, montage)
+    gt_topic, rows, acc, montage, notes = _score_outputs(
+        input_bag, output_bag, published, sent_by_stamp, first_recv, image_topic, info_topic, gt_topic,
+        depth_topic, depth_info_topic, montage_frames)
 
     # ---- timing
     latencies = [
         (first_recv[p.stamp_ns] - p.sent_s) * 1e3 for p in sent_by_stamp.values() if p.stamp_ns in first_recv
     ]
-    recv_times = sorted(first_recv[s] for s in sent_by_stamp if s in first_recv)
-    out_rate = (
-        (len(recv_times) - 1) / (recv_times[-1] - recv_times[0])
-        if len(recv_times) > 1 and recv_times[-1] > recv_times[0]
-        else None
-    )
-    sent_times = sorted(p.sent_s for p in published)
-    in_rate = (
-        (len(sent_times) - 1) / (sent_times[-1] - sent_times[0])
-        if len(sent_times) > 1 and sent_times[-1] > sent_times[0]
-        else None
-    )
+    out_rate = _rate_hz([first_recv[s] for s in sent_by_stamp if s in first_recv])
+    in_rate = _rate_hz([p.sent_s for p in published])
     n_sent = len(sent_by_stamp)
     n_recv = sum(1 for s in sent_by_stamp if s in first_recv)
     overall = acc.mean()
@@ -275,7 +203,107 @@ def build_report(
     if extra:
         report.update(extra)
     report = _clean(report)
-    with open(out_dir / "frames.csv", "w", newline="") as fh:
+    _write_csv(out_dir / "frames.csv", rows)
+    if montage:
+        write_montage(
+            out_dir / "montage.png", [montage[i] for i in sorted(montage)], min_range_m, max_range_m
+        )
+    (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def _score_outputs(
+    input_bag: Path,
+    output_bag: Optional[Path],
+    published: Sequence[Any],
+    sent_by_stamp: Dict[int, Any],
+    first_recv: Dict[int, float],
+    image_topic: str,
+    info_topic: Optional[str],
+    gt_topic: Optional[str],
+    depth_topic: str,
+    depth_info_topic: str,
+    montage_frames: int,
+) -> Tuple[Optional[str], List[Dict[str, Any]], MetricsAccumulator, Dict[int, Dict[str, Any]], List[str]]:
+    """One CSV row per published frame, scored against the input bag's ground truth on the
+    depth image's grid; returns (ground-truth topic, rows, metrics, montage frames, notes)."""
+    # ---- ground truth + camera_info from the input bag (by stamp)
+    gt_raw: Dict[int, bagio.BagMessage] = {}
+    infos: Dict[int, Any] = {}
+    with bagio.BagReader(input_bag) as bag:
+        gt_topic = detect_gt_topic(bag, image_topic, gt_topic)
+        wanted = [t for t in (gt_topic, info_topic) if t]
+        for m in bag.messages(wanted):
+            stamp = _stamp(m)
+            if m.topic == gt_topic:
+                gt_raw[stamp] = m
+            else:
+                infos[stamp] = bag.deserialize(m)
+        some_info = next(iter(infos.values()), None)
+        # ---- depth outputs
+        rows: List[Dict[str, Any]] = []
+        acc = MetricsAccumulator()
+        montage_pick = _pick(sorted({p.index for p in published}), montage_frames)
+        montage: Dict[int, Dict[str, Any]] = {}
+        depth_infos: Dict[int, Any] = {}
+        depth_msgs: Dict[int, bagio.BagMessage] = {}
+        notes: List[str] = []
+        if output_bag is not None and Path(output_bag).exists():
+            with bagio.BagReader(output_bag) as out:
+                for m in out.messages([depth_topic, depth_info_topic]):
+                    stamp = _stamp(m)
+                    if m.topic == depth_info_topic:
+                        depth_infos.setdefault(stamp, out.deserialize(m))
+                    else:
+                        depth_msgs.setdefault(stamp, m)
+                for stamp, m in depth_msgs.items():
+                    p = sent_by_stamp.get(stamp)
+                    if p is None:
+                        continue
+                    pred_m, enc = _depth_m(out.deserialize(m), m.msgtype)
+                    row = _row(p, first_recv.get(stamp), enc, pred_m.shape)
+                    gm = gt_raw.get(p.bag_stamp_ns)
+                    info = infos.get(p.bag_stamp_ns, some_info)
+                    gt_grid = None
+                    if gm is not None:
+                        gt_m, _ = _depth_m(bag.deserialize(gm), gm.msgtype, zero_invalid=False)
+                        gt_grid = _gt_on_grid(gt_m, info, depth_infos.get(stamp), pred_m.shape, notes)
+                    if gt_grid is not None:
+                        gt_grid = np.where(footprint(pred_m), gt_grid, np.nan)
+                        metrics = compute_metrics(pred_m, gt_grid)
+                        acc.add(metrics)
+                        row.update(metrics.as_dict())
+                        if p.index in montage_pick and p.index not in montage:
+                            montage[p.index] = {"stamp": p.bag_stamp_ns, "pred": pred_m, "gt": gt_grid,
+                                                "info": info, "dinfo": depth_infos.get(stamp)}
+                    rows.append(row)
+        for p in published:  # frames without output
+            if p.stamp_ns not in depth_msgs:
+                rows.append(_row(p, None, "", (0, 0)))
+        rows.sort(key=lambda r: (r["stamp_ns"], r["frame"]))
+        if montage:
+            _attach_rgb(bag, image_topic, montage)
+    return gt_topic, rows, acc, montage, notes
+
+
+def _depth_m(msg: Any, msgtype: str, zero_invalid: bool = True) -> Tuple[np.ndarray, str]:
+    """A depth message as float metres and its encoding; with ``zero_invalid`` a 16UC1 zero
+    (REP 118 invalid) becomes NaN."""
+    img, enc = bagio.decode_image(msg, msgtype)
+    depth_m = bagio.depth_to_metres(np.array(img), enc)
+    if zero_invalid and enc == "16UC1":
+        depth_m = np.where(depth_m > 0, depth_m, np.nan)
+    return depth_m, enc
+
+
+def _rate_hz(times_s: Sequence[float]) -> Optional[float]:
+    """Events per second between the first and the last of ``times_s`` (None for < 2)."""
+    t = sorted(times_s)
+    return (len(t) - 1) / (t[-1] - t[0]) if len(t) > 1 and t[-1] > t[0] else None
+
+
+def _write_csv(path: Path, rows: Sequence[Dict[str, Any]]) -> None:
+    with open(path, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=CSV_FIELDS, extrasaction="ignore")
         writer.writeheader()
         for r in rows:
@@ -285,12 +313,6 @@ def build_report(
                     for k, v in r.items()
                 }
             )
-    if montage:
-        write_montage(
-            out_dir / "montage.png", [montage[i] for i in sorted(montage)], min_range_m, max_range_m
-        )
-    (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    return report
 
 
 def _stamp(m: bagio.BagMessage) -> int:
