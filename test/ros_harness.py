@@ -99,6 +99,11 @@ def wait_for(predicate: Callable[[], Any], timeout_s: float, interval_s: float =
     return value
 
 
+def stamp_ns(stamp: Any) -> int:
+    """A header stamp (rclpy or rosbags message) as integer nanoseconds."""
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
 def stamp_key(stamp: Any) -> Tuple[int, int]:
     return int(stamp.sec), int(stamp.nanosec)
 

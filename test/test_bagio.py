@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from ros_harness import stamp_ns
 
 from fastdepth_ros.replay import bagio
 from fastdepth_ros.replay.make_bag import Intrinsics
@@ -41,7 +42,7 @@ def test_roundtrip(tmp_path, storage, compress):
         assert bag.validate() == 15
         for m in bag.messages(["/cam/image", "/cam/depth"]):
             msg = bag.deserialize(m)
-            assert bagio.stamp_to_ns(msg.header.stamp) == m.t_ns
+            assert stamp_ns(msg.header.stamp) == m.t_ns
             i = (m.t_ns - 10**18) // 50_000_000
             arr, enc = bagio.decode_image(msg, m.msgtype)
             if m.topic == "/cam/image":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,18 +20,16 @@ def _results():
     return figures.load(BENCH, REPO), figures.load(SOAK, REPO)
 
 
+def _blocks(text: str) -> dict:
+    return dict(re.findall(r"<!-- figures:([a-z0-9-]+) -->\n(.*?)<!-- /figures -->", text, re.S))
+
+
 def test_every_generated_block_matches_its_result_file() -> None:
     text = DOC.read_text()
     bench, soak = _results()
-    assert set(figures.block_names(text)) == set(figures.BLOCKS), "each generator has its block in the docs"
-    stale = [
-        name
-        for name, new, old in zip(
-            figures.block_names(text),
-            *([m for m in figures._BLOCK.finditer(t)] for t in (figures.render_doc(text, bench, soak), text)),
-        )
-        if new.group(0) != old.group(0)
-    ]
+    now, fresh = _blocks(text), _blocks(figures.render_doc(text, bench, soak))
+    assert set(now) == set(figures.BLOCKS), "each generator has its block in the docs"
+    stale = sorted(name for name in now if now[name] != fresh[name])
     assert not stale, "docs/performance.md blocks %s are stale: run benchmarks/update_docs.py" % stale
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from ros_harness import stamp_ns
 
 from fastdepth_ros.cli import main as cli_main
 from fastdepth_ros.replay import bagio
@@ -59,7 +60,7 @@ def test_tum_folder_to_bag(tmp_path, capsys):
         by_topic = {}
         for m in bag.messages():
             by_topic.setdefault(m.topic, []).append(bag.deserialize(m))
-    stamps = [[bagio.stamp_to_ns(x.header.stamp) for x in v] for v in by_topic.values()]
+    stamps = [[stamp_ns(x.header.stamp) for x in v] for v in by_topic.values()]
     assert stamps[0] == stamps[1] == stamps[2]  # same stamp on colour, info and GT
     assert stamps[0][0] == int(round(1305031102.175304 * 1e9))
     for i, img in enumerate(by_topic["/camera/image_raw"]):

@@ -20,6 +20,7 @@ from typing import Dict, List
 
 import numpy as np
 import pytest
+from ros_harness import stamp_ns
 
 from fastdepth_ros.replay import bagio
 from fastdepth_ros.replay.make_bag import Intrinsics, RGBDFrame, write_rgbd_bag
@@ -124,10 +125,10 @@ def test_replay_raw_sqlite_through_node(raw_node, raw_bag, dds_env, tmp_path):
     msgs = read_back(out_bag)
     depth = msgs["/depth"]
     sent = [T0 + i * PERIOD for i in range(N_FRAMES)]
-    stamps = [bagio.stamp_to_ns(msg.header.stamp) for _, msg in depth]
+    stamps = [stamp_ns(msg.header.stamp) for _, msg in depth]
     assert sorted(set(stamps)) == sent  # lock-step: every frame, stamps preserved
     assert all(msg.encoding == "32FC1" and msg.width == 224 and msg.height == 224 for _, msg in depth)
-    infos = {bagio.stamp_to_ns(msg.header.stamp): msg for _, msg in msgs["/depth/camera_info"]}
+    infos = {stamp_ns(msg.header.stamp): msg for _, msg in msgs["/depth/camera_info"]}
     assert set(infos) == set(sent)
     assert all(msg.header.frame_id == "camera_optical_frame" for _, msg in depth)
     assert len(msgs.get("/diagnostics", [])) >= 1
@@ -146,7 +147,7 @@ def test_replay_raw_sqlite_through_node(raw_node, raw_bag, dds_env, tmp_path):
     }
     d1s, rmses, absrels = [], [], []
     for _, msg in depth:
-        t = bagio.stamp_to_ns(msg.header.stamp)
+        t = stamp_ns(msg.header.stamp)
         pred = np.frombuffer(bytes(msg.data), dtype="<f4").reshape(msg.height, msg.width).astype(np.float64)
         gt = _gt_on_depth_grid(gts[t], np.asarray(infos[t].k), pred.shape)
         valid = np.isfinite(gt)
@@ -194,7 +195,7 @@ def test_replay_compressed_mcap_recorded_timing(dds_env, shipped_model, tmp_path
         )
         assert res.returncode == 0, res.stderr + node.output()[-2000:]
         msgs = read_back(out_bag)
-        stamps = sorted({bagio.stamp_to_ns(msg.header.stamp) for _, msg in msgs["/depth"]})
+        stamps = sorted({stamp_ns(msg.header.stamp) for _, msg in msgs["/depth"]})
         sent = [T0 + i * PERIOD for i in range(N_FRAMES)]
         assert set(stamps) <= set(sent)
         assert len(stamps) >= N_FRAMES - 2  # recorded pace (10 Hz) on 2 cores: at most a couple dropped
@@ -237,7 +238,7 @@ def test_sigint_leaves_valid_closed_bag(raw_node, raw_bag, dds_env, tmp_path):
     msgs = read_back(out_bag)
     depth = msgs["/depth"]
     assert len(depth) >= 5
-    stamps = [bagio.stamp_to_ns(msg.header.stamp) for _, msg in depth]
+    stamps = [stamp_ns(msg.header.stamp) for _, msg in depth]
     assert len(set(stamps)) == len(stamps), "loop passes must not repeat stamps"
     with bagio.BagReader(out_bag) as bag:
         assert bag.topics["/depth"].count == len(depth)  # metadata agrees with the content

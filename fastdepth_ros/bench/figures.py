@@ -409,7 +409,3 @@ def render_doc(text: str, bench: Result, soak: Result) -> str:
         ),
         text,
     )
-
-
-def block_names(text: str) -> List[str]:
-    return [m.group("name") for m in _BLOCK.finditer(text)]

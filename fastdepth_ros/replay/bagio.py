@@ -56,10 +56,6 @@ def typestore():
     return _TYPESTORE
 
 
-def stamp_to_ns(stamp: Any) -> int:
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
-
-
 def ns_to_sec_nsec(t_ns: int) -> Tuple[int, int]:
     return int(t_ns // 1_000_000_000), int(t_ns % 1_000_000_000)
 
