@@ -14,8 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from fastdepth_ros.resources import reference_dir
-
 
 def _require(path: Path) -> Path:
     if not path.exists():
@@ -56,7 +54,8 @@ def shipped_model() -> Path:
 
 @pytest.fixture(scope="session")
 def reference() -> Path:
-    return _require(reference_dir())
+    """The official model and NYU sample (FASTDEPTH_REFERENCE_DIR, default ../shared/reference)."""
+    return _require(_shared("FASTDEPTH_REFERENCE_DIR", "reference"))
 
 
 @pytest.fixture(scope="session")
