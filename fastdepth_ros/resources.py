@@ -77,7 +77,9 @@ def console_command(name: str = "depth_node") -> List[str]:
 
 
 def reference_dir() -> Path:
-    """The read-only reference data (official model and NYU sample) used by tests/benches.
+    """The read-only reference data (official model and NYU sample) for the training side's
+    evaluation only: the node, the demo, replay and the bench never call it (the bench takes
+    ``--reference-dir``, the tests their own fixture).
 
     ``FASTDEPTH_REFERENCE_DIR`` overrides; the default is ``../shared/reference`` beside
     the checkout, as CI lays it out (relative to the working directory when this module
