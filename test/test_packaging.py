@@ -91,3 +91,43 @@ def test_readme_is_short_and_starts_with_what_an_integrator_needs() -> None:
     assert "./scripts/demo.sh" in readme and "./scripts/test.sh" in readme
     for link in re.findall(r"\]\((docs/[^)#]+)", readme):
         assert (ROOT / link).is_file(), link
+
+
+def _package_imports() -> dict:
+    """module -> the fastdepth_ros modules it imports (module level or inside functions)."""
+    import ast
+
+    pkg_root = ROOT / "fastdepth_ros"
+    mods = {}
+    for path in pkg_root.rglob("*.py"):
+        name = ".".join(path.with_suffix("").relative_to(ROOT).parts)
+        mods[name[: -len(".__init__")] if name.endswith(".__init__") else name] = path
+    graph = {}
+    for name, path in mods.items():
+        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                parts = package.split(".")
+                base = parts[: len(parts) - (node.level - 1)] if node.level else []
+                module = ".".join(base + ([node.module] if node.module else []))
+                targets.update([module] + ["%s.%s" % (module, a.name) for a in node.names])
+            elif isinstance(node, ast.Import):
+                targets.update(a.name for a in node.names)
+        graph[name] = {t for t in targets if t in mods and t != name}
+    return graph
+
+
+def test_no_import_cycles_outside_training() -> None:
+    """Each module's imports form a tree (replay/cli -> replay/demo -> replay/run, never back).
+    The training package is checked by its own owners."""
+    graph = {m: deps for m, deps in _package_imports().items() if ".training" not in m}
+
+    def reaches(start: str, goal: str, seen: set) -> bool:
+        for dep in graph.get(start, ()):
+            if dep == goal or (dep not in seen and not seen.add(dep) and reaches(dep, goal, seen)):
+                return True
+        return False
+
+    cycles = sorted(m for m in graph if reaches(m, m, set()))
+    assert not cycles, "modules on an import cycle: %s" % cycles
