@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
 import sys
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 PACKAGE = "fastdepth_ros"
 CHECKOUT_ROOT = Path(__file__).resolve().parent.parent
@@ -74,6 +76,32 @@ def console_command(name: str = "depth_node") -> List[str]:
     if found:
         return [found]
     return [sys.executable, "-m", CONSOLE_SCRIPTS[name]]
+
+
+def stop_process(proc: subprocess.Popen, sig: int = signal.SIGINT, timeout_s: float = 10.0) -> Optional[int]:
+    """Stop a started console script the way Ctrl-C does (``sig`` to its process group when
+    it leads one, else to it), wait, kill after ``timeout_s``; the exit code of a clean stop,
+    None when it had to be killed."""
+    if proc.poll() is not None:
+        return proc.returncode
+    try:
+        group = os.getpgid(proc.pid) == proc.pid  # started with start_new_session=True
+    except ProcessLookupError:  # exited just now
+        return proc.wait()
+
+    def send(s: int) -> None:
+        try:
+            os.killpg(proc.pid, s) if group else proc.send_signal(s)
+        except ProcessLookupError:
+            pass
+
+    send(sig)
+    try:
+        return proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        send(signal.SIGKILL)
+        proc.wait(5.0)
+        return None
 
 
 def reference_dir() -> Path:

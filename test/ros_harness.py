@@ -25,7 +25,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from fastdepth_ros.resources import console_command
+from fastdepth_ros.resources import console_command, stop_process
 from fastdepth_ros.spinning import spin_until_shutdown
 
 REPO = Path(__file__).resolve().parent.parent
@@ -72,13 +72,7 @@ class NodeProcess:
 
     def stop(self, sig: int = signal.SIGINT, timeout_s: float = 10.0) -> Optional[int]:
         """Signal, wait, kill if needed; returns the exit code of a clean stop, else None."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            if self.wait(timeout_s) is None:
-                self.proc.kill()
-                self.proc.wait(5.0)
-                return None
-        return self.proc.returncode
+        return stop_process(self.proc, sig, timeout_s)
 
     def close(self) -> None:
         self.stop()

@@ -30,7 +30,6 @@ import argparse
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import tempfile
@@ -340,7 +339,7 @@ def run_e2e(
 ) -> List[Dict[str, object]]:
     """Start depth_node (or, with ``relay``, the transport-floor relay) once, run the driver
     per mode; one result dict per mode."""
-    from ..resources import console_command, default_params_file
+    from ..resources import console_command, default_params_file, stop_process
 
     env = ros_env()
     if params_file is None:
@@ -393,13 +392,7 @@ def run_e2e(
             results.append({"mode": ",".join(modes), "error": "%s: %s" % (type(exc).__name__, exc)})
         finally:
             rss = proc_status_kib(proc.pid, "VmHWM")
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGINT)
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
+            stop_process(proc)
             node_log.seek(0)
             tail = node_log.read()[-2000:]
         for r in results:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -86,20 +85,8 @@ def node_command(model: Path, compressed: bool, providers: str) -> List[str]:
     return cmd
 
 
-def stop_process(proc: subprocess.Popen, timeout_s: float = 10.0) -> Optional[int]:
-    if proc.poll() is None:
-        try:
-            proc.send_signal(signal.SIGINT)
-            proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5.0)
-            return None
-    return proc.returncode
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
-    from ..resources import default_model_path
+    from ..resources import default_model_path, stop_process
     from . import bagio
     from .player import ReplayConfig, _Stop, detect_topics
     from .report import format_summary
