@@ -37,7 +37,7 @@ def onnx_predictor(path: str | Path, threads: int = 1) -> Predictor:
 def torch_predictor(path_or_model) -> Predictor:
     import torch
 
-    from .train import load_model
+    from .checkpoint import load_model
 
     model = load_model(path_or_model)[0] if isinstance(path_or_model, str | Path) else path_or_model
     model.eval()
@@ -102,6 +102,56 @@ def latency_ms(path: str | Path, threads: int = 1, runs: int = 50) -> float:
     return float(np.median(times))
 
 
+# --------------------------------------------------------------------------- validation sets
+class ValidationSet:
+    """One set's val-transformed frames, loaded once, and its camera's focal length in
+    model-input pixels (canonical predictions are converted to it, as the node does)."""
+
+    def __init__(self, name: str, samples: list, focal_model_px: float) -> None:
+        from .canonical import CANONICAL_FOCAL_PX
+
+        self.name, self.samples = name, samples
+        self.focal_px = focal_model_px
+        self.to_camera = focal_model_px / CANONICAL_FOCAL_PX
+
+
+def validation_sets(specs: list) -> list[ValidationSet]:
+    """Each ``PATH[:FIRST-LAST]`` spec as a :class:`ValidationSet`; ``nyu_sample`` names the
+    official NYU sample of the reference folder (already val-transformed, canonical camera)."""
+    from .canonical import CANONICAL_FOCAL_PX
+    from .folders import FolderSpec, RGBDFolder
+
+    out = []
+    for spec in specs:
+        if spec == "nyu_sample":
+            sample = official_sample()
+            if sample is not None:
+                out.append(ValidationSet("nyu_official_sample", [sample], CANONICAL_FOCAL_PX))
+            continue
+        folder = RGBDFolder(FolderSpec.parse(spec))
+        samples = [folder.val_sample(i) for i in range(len(folder))]
+        out.append(ValidationSet(folder.name, samples, folder.focal_model_px()))
+    return out
+
+
+def evaluate_sets(model, sets: list[ValidationSet]) -> dict:
+    """``{folder: {delta1, rmse_m, absrel, ..., median_scaled: {...}}}`` for a torch model."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    out = {}
+    with torch.no_grad():
+        for vs in sets:
+
+            def predict(x: np.ndarray, k: float = vs.to_camera) -> np.ndarray:
+                return model(torch.from_numpy(x.astype(np.float32)))[0, 0].numpy() * k
+
+            out[vs.name] = run(predict, vs.samples)[0]
+    model.train(was_training)
+    return out
+
+
 def model_canonical_focal_px(path: str | Path) -> float | None:
     """The canonical focal length a model predicts depth for: from an ONNX file's metadata (as
     the node reads it), always the canonical one for our .pth checkpoints."""
@@ -117,7 +167,6 @@ def model_canonical_focal_px(path: str | Path) -> float | None:
 
 def _eval_sets(folders, nyu: bool, n_heldout: int) -> list:
     from .canonical import CANONICAL_FOCAL_PX
-    from .mixture import ValidationSet, validation_sets
 
     sets = validation_sets((["nyu_sample"] if nyu else []) + list(folders))
     if n_heldout > 0:

@@ -24,12 +24,13 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from . import data
+from .checkpoint import load_model, save_checkpoint
 from .model import FastDepth, build, from_config
 from .progress import Progress
 
@@ -83,32 +84,6 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 
 def default_checkpoint_dir() -> Path:
     return data.cache_root() / "runs" / "default"
-
-
-def save_checkpoint(
-    path: Path, model: FastDepth, opt: torch.optim.Optimizer, step: int, cfg: TrainConfig
-) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(
-        {
-            "model": model.state_dict(),
-            "model_config": model.config(),
-            "optimizer": opt.state_dict(),
-            "step": step,
-            "train_config": asdict(cfg),
-        },
-        tmp,
-    )
-    tmp.replace(path)
-
-
-def load_model(path: str | Path) -> tuple[FastDepth, dict]:
-    """A model from one of our checkpoints (weights-only unpickling: no code runs)."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    model = from_config(ckpt["model_config"])
-    model.load_state_dict(ckpt["model"])
-    return model.eval(), ckpt
 
 
 def _cached_count(cfg: TrainConfig) -> int:
@@ -229,7 +204,8 @@ def _train_loop(
 ) -> None:
     """The step loop, in chunks of ``eval_every`` steps; each chunk re-reads how many rendered
     scenes are cached (the set grows while a background renderer runs)."""
-    from .mixture import Mixture, validation_sets
+    from .evaluate import validation_sets
+    from .mixture import Mixture
 
     teacher = None
     if cfg.teacher and cfg.distill_weight > 0:
@@ -277,7 +253,7 @@ def _one_thread(_worker: int) -> None:
 
 
 def _evaluate_and_log(cfg, model, step: int, loss: float, val_sets, log: Path, on_eval) -> None:
-    from .mixture import evaluate_sets
+    from .evaluate import evaluate_sets
 
     if val_sets:
         metrics = evaluate_sets(model, val_sets)
