@@ -15,7 +15,7 @@ from torch import nn
 from ..engine import CANONICAL_FOCAL_KEY
 from . import data, render
 from .canonical import CANONICAL_FOCAL_PX
-from .evaluate import evaluate, latency_ms
+from .evaluate import evaluate, latency_ms, read_run_log
 from .export import INPUT_NAME, OPSET, OUTPUT_NAME, export_onnx
 from .macs import measure
 
@@ -89,12 +89,14 @@ def ship(
     train_config: dict | None = None,
     folders: list | tuple = (),
     compare: str | Path | None = None,
+    run_logs: dict | None = None,
 ) -> dict:
     """Export ``model`` to ``onnx_path`` and write the card JSON beside it; returns the card.
 
     Accuracy is measured on the official NYU sample, each RGB-D ``folders`` spec and
     ``n_heldout`` rendered scenes, with ``compare`` (e.g. the official reference model) on
-    the same frames beside it, and the latency of both in the same run."""
+    the same frames beside it, and the latency of both in the same run.  ``run_logs``
+    (recipe name -> eval.jsonl) records how each training recipe validated along the way."""
     onnx_path = Path(onnx_path)
     export_onnx(model, onnx_path)
     cost = measure(model)
@@ -136,7 +138,11 @@ def ship(
             "228x304 -> resize 224x224",
             "opset": OPSET,
         },
-        "training": {**(describe_training(train_config) if train_config else {}), **train_info},
+        "training": {
+            **(describe_training(train_config) if train_config else {}),
+            **train_info,
+            "recipe_runs": {name: read_run_log(path) for name, path in (run_logs or {}).items()},
+        },
         "accuracy": {
             "method": "official val transform; metric scores after focal scaling to each set's camera "
             "(as the node does for models with canonical metadata); median_scaled = per-image median "

@@ -121,7 +121,8 @@ def _export(args: argparse.Namespace) -> int:
             info["wall_time_h_2core_cpu"] = args.wall_time_h
         folders = args.folder or [v for v in cfg.get("val", []) if v != "nyu_sample"]
         c = card.ship(model, args.output, info, n_heldout=args.heldout, train_config=cfg,
-                      folders=folders, compare=args.compare, montage=args.montage)
+                      folders=folders, compare=args.compare, montage=args.montage,
+                      run_logs=dict(item.split("=", 1) for item in args.run_log))
         if args.docs:
             from .evaluate import update_docs
 
@@ -227,6 +228,8 @@ def register(subparsers) -> None:
     p.add_argument("--montage", help="also write an evaluation montage PNG")
     p.add_argument("--wall-time-h", type=float, help="training wall time to record in the card")
     p.add_argument("--docs", help="with --card: rewrite the generated accuracy table in this markdown file")
+    p.add_argument("--run-log", action="append", default=[], metavar="RECIPE=EVAL_JSONL",
+                   help="with --card: record a training run's validation curve under this recipe name")
     p.set_defaults(func=_export)
 
     p = subparsers.add_parser(

@@ -276,15 +276,53 @@ def card_markdown(card: dict) -> str:
     return "\n".join(lines)
 
 
+RUNS_BEGIN = "<!-- recipe table from models/fastdepth.json: fastdepth-ros export --card --run-log --docs -->"
+RUNS_END = "<!-- end of recipe table -->"
+
+
+def read_run_log(path: str | Path) -> list[dict]:
+    """A training run's eval.jsonl reduced to the validation figures the card keeps."""
+    out = []
+    for line in Path(path).read_text().splitlines():
+        record = json.loads(line)
+        sets = {
+            k: {"delta1": round(v["delta1"], 4), "absrel": round(v["absrel"], 4),
+                "delta1_median_scaled": round(v["median_scaled"]["delta1"], 4)}
+            for k, v in record.items() if isinstance(v, dict) and "delta1" in v
+        }
+        out.append({"step": record["step"], **sets})
+    return out
+
+
+def runs_markdown(card: dict) -> str:
+    """Validation of each training recipe at the steps it was evaluated (δ1 / median-scaled δ1)."""
+    runs = card.get("training", {}).get("recipe_runs") or {}
+    names = sorted({k for evals in runs.values() for e in evals for k in e if k != "step"})
+    lines = ["| recipe | step | " + " | ".join(f"{n}: δ1 / scaled" for n in names) + " |",
+             "|---|---|" + "---|" * len(names)]
+    for recipe, evals in runs.items():
+        for e in evals:
+            cells = [f"{e[n]['delta1']:.3f} / {e[n]['delta1_median_scaled']:.3f}" if n in e else ""
+                     for n in names]
+            lines.append(f"| {recipe} | {e['step']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _replace_block(text: str, begin: str, end: str, body: str, path: Path) -> str:
+    if begin not in text or end not in text:
+        raise ValueError(f"{path} has no generated-table markers ({begin!r})")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{body}\n{end}{tail}"
+
+
 def update_docs(card: dict, doc_path: str | Path) -> None:
-    """Replace the generated table between the markers in ``doc_path``."""
+    """Replace the generated tables (accuracy; recipes, if the doc has that block) in ``doc_path``."""
     path = Path(doc_path)
-    text = path.read_text()
-    if DOCS_BEGIN not in text or DOCS_END not in text:
-        raise ValueError(f"{path} has no generated-table markers ({DOCS_BEGIN!r})")
-    head, rest = text.split(DOCS_BEGIN, 1)
-    _, tail = rest.split(DOCS_END, 1)
-    path.write_text(f"{head}{DOCS_BEGIN}\n{card_markdown(card)}\n{DOCS_END}{tail}")
+    text = _replace_block(path.read_text(), DOCS_BEGIN, DOCS_END, card_markdown(card), path)
+    if RUNS_BEGIN in text:
+        text = _replace_block(text, RUNS_BEGIN, RUNS_END, runs_markdown(card), path)
+    path.write_text(text)
 
 
 # --------------------------------------------------------------------------- montage
