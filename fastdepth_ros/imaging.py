@@ -24,18 +24,22 @@ Design points (the reasons, since they are easy to get wrong):
 from __future__ import annotations
 
 import array as _array
+import struct
 import sys
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import cv2
 import numpy as np
 
 __all__ = [
+    "COLOUR_ENCODINGS",
     "MAX_SIDE",
     "SUPPORTED_ENCODINGS",
     "ImageDecodeError",
     "bytes_per_pixel",
+    "canonical_encoding",
     "channels",
+    "compressed_size",
     "compressed_to_numpy",
     "image_msg_to_rgb8",
     "image_to_numpy",
@@ -71,37 +75,47 @@ _ENCODINGS: Dict[str, Tuple[np.dtype, int]] = {
     "8UC3": (np.dtype(np.uint8), 3),
     "16UC1": (np.dtype(np.uint16), 1),
     "32FC1": (np.dtype(np.float32), 1),
-    "yuv422": (np.dtype(np.uint8), 2),  # UYVY byte order (ROS's name for it)
-    "yuv422_yuy2": (np.dtype(np.uint8), 2),  # YUYV byte order
-    "yuyv": (np.dtype(np.uint8), 2),  # YUYV byte order (alias used by some drivers)
+    "uyvy": (np.dtype(np.uint8), 2),  # UYVY byte order (image_encodings since Humble)
+    "yuv422": (np.dtype(np.uint8), 2),  # UYVY byte order (the older name of uyvy)
+    "yuyv": (np.dtype(np.uint8), 2),  # YUYV byte order (image_encodings since Humble)
+    "yuv422_yuy2": (np.dtype(np.uint8), 2),  # YUYV byte order (the older name of yuyv)
 }
 
 #: The encodings this module understands, in ROS spelling.
 SUPPORTED_ENCODINGS = tuple(_ENCODINGS)
 
 # Case-insensitive lookup: drivers are inconsistent ("8uc1", "RGB8"), the meaning is not.
+# The decoders accept such spellings; canonical_encoding() lets a caller notice and say so
+# (cv_bridge and rviz reject them, so the publisher should be fixed).
 _BY_LOWER = {name.lower(): name for name in _ENCODINGS}
 
 _YUV_TO_RGB = {
+    "uyvy": cv2.COLOR_YUV2RGB_UYVY,
     "yuv422": cv2.COLOR_YUV2RGB_UYVY,
-    "yuv422_yuy2": cv2.COLOR_YUV2RGB_YUYV,
     "yuyv": cv2.COLOR_YUV2RGB_YUYV,
+    "yuv422_yuy2": cv2.COLOR_YUV2RGB_YUYV,
 }
 _DEPTH = ("16UC1", "32FC1")
+#: The encodings a colour input may have: everything but the depth encodings (REP 118).
+COLOUR_ENCODINGS = tuple(e for e in _ENCODINGS if e not in _DEPTH)
 _MONO8 = ("mono8", "8UC1")
 _MONO16 = ("mono16",)
 
 _HOST_IS_BIGENDIAN = sys.byteorder == "big"
 
 
-def _canonical(encoding: str) -> str:
-    """Return the ROS spelling of ``encoding`` or raise for anything unsupported."""
+def _canonical(encoding: str, supported: Tuple[str, ...] = SUPPORTED_ENCODINGS) -> str:
+    """Return the ROS spelling of ``encoding`` or raise for anything unsupported; the
+    message lists ``supported`` (what the caller can actually use)."""
     name = _BY_LOWER.get(str(encoding).strip().lower())
     if name is None:
-        raise ImageDecodeError(
-            f"unsupported encoding {encoding!r} (supported: {', '.join(SUPPORTED_ENCODINGS)})"
-        )
+        raise ImageDecodeError(f"unsupported encoding {encoding!r} (supported: {', '.join(supported)})")
     return name
+
+
+def canonical_encoding(encoding: str) -> str:
+    """The ROS spelling of ``encoding`` ("RGB8" -> "rgb8"); ImageDecodeError if unknown."""
+    return _canonical(encoding)
 
 
 def bytes_per_pixel(encoding: str) -> int:
@@ -125,12 +139,16 @@ def _check_even_width(encoding: str, width: int) -> None:
         raise ImageDecodeError(f"{encoding} packs pixels in pairs, so width must be even; got width={width}")
 
 
-def _check_size(height: int, width: int) -> None:
+def _check_size(height: int, width: int, max_pixels: Optional[int] = None) -> None:
     if height <= 0 or width <= 0:
         raise ImageDecodeError(f"zero-size image: width={width} height={height}")
     if height > MAX_SIDE or width > MAX_SIDE:
         raise ImageDecodeError(
             f"absurd image size {width}x{height} (width x height); at most {MAX_SIDE} per side is accepted"
+        )
+    if max_pixels and height * width > max_pixels:
+        raise ImageDecodeError(
+            f"image of {width}x{height} = {height * width} pixels exceeds the pixel budget of {max_pixels}"
         )
 
 
@@ -159,7 +177,7 @@ def _as_uint8(data: Any) -> np.ndarray:
         raise ImageDecodeError(f"cannot read image data of type {type(data).__name__}: {exc}") from exc
 
 
-def image_to_numpy(msg: Any) -> np.ndarray:
+def image_to_numpy(msg: Any, max_pixels: Optional[int] = None) -> np.ndarray:
     """Decode an ``Image`` (or any object with its fields) into a numpy array.
 
     Returns HxW for 1-channel encodings and HxWxC otherwise, dtype uint8 / uint16 /
@@ -168,12 +186,13 @@ def image_to_numpy(msg: Any) -> np.ndarray:
     to HxWx3 uint8 RGB, since nothing downstream can use the packed layout.
 
     The result is a view over ``msg.data`` (strided when rows are padded) unless a byte
-    swap or YUV conversion forced a copy; see the module docstring.
+    swap or YUV conversion forced a copy; see the module docstring.  ``max_pixels``
+    (width * height) rejects larger images before any conversion allocates memory.
     """
     encoding = _canonical(msg.encoding)
     dtype, nch = _ENCODINGS[encoding]
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
-    _check_size(height, width)
+    _check_size(height, width, max_pixels)
     bpp = dtype.itemsize * nch
     row_bytes = width * bpp
     if step < row_bytes:
@@ -215,9 +234,10 @@ def _gray_to_rgb(gray: np.ndarray) -> np.ndarray:
 def to_rgb8(array: np.ndarray, encoding: str) -> np.ndarray:
     """Convert a decoded image to HxWx3 uint8 RGB, the network's input format.
 
-    ``rgb8`` (and ``8UC3``, which carries no colour order; treated as RGB as cv_bridge
-    does) are returned as the *same* array object, no copy.  bgr/bgra/rgba go through
-    ``cv2.cvtColor``; mono8/8UC1 grey is replicated to 3 channels; mono16 is scaled to
+    ``rgb8`` is returned as the *same* array object, no copy.  bgr/bgra/rgba go through
+    ``cv2.cvtColor``; so does ``8UC3``, which names no colour order: cv_bridge and OpenCV
+    read a bare 3-channel image as BGR, and so does this function (an RGB camera must say
+    ``rgb8``).  mono8/8UC1 grey is replicated to 3 channels; mono16 is scaled to
     8 bit by ``>> 8``.  For the YUV encodings, an HxWx3 array (what
     :func:`image_to_numpy` returns) is already RGB and returned as is; a raw HxWx2
     packed array is converted.  Depth encodings raise: they are not pictures.
@@ -250,18 +270,25 @@ def to_rgb8(array: np.ndarray, encoding: str) -> np.ndarray:
         return _gray_to_rgb(arr)
     if arr.ndim != 3 or arr.shape[2] != nch:
         raise ImageDecodeError(f"{enc} array must be HxWx{nch}, got shape {arr.shape}")
-    if enc in ("rgb8", "8UC3"):
+    if enc == "rgb8":
         return arr
-    if enc == "bgr8":
+    if enc in ("bgr8", "8UC3"):
         return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
     if enc == "bgra8":
         return cv2.cvtColor(arr, cv2.COLOR_BGRA2RGB)
     return cv2.cvtColor(arr, cv2.COLOR_RGBA2RGB)  # rgba8
 
 
-def image_msg_to_rgb8(msg: Any) -> np.ndarray:
-    """Decode any supported colour/mono ``Image`` straight to HxWx3 uint8 RGB."""
-    return to_rgb8(image_to_numpy(msg), msg.encoding)
+def image_msg_to_rgb8(msg: Any, max_pixels: Optional[int] = None) -> np.ndarray:
+    """Decode any supported colour/mono ``Image`` straight to HxWx3 uint8 RGB.
+
+    The encoding is checked first against the colour encodings only, so the error for an
+    unknown one lists what this function accepts (not the depth encodings), and a depth
+    image is refused before its data is touched."""
+    enc = _canonical(msg.encoding, COLOUR_ENCODINGS)
+    if enc in _DEPTH:
+        raise ImageDecodeError(f"{enc} is a depth encoding, not a colour image")
+    return to_rgb8(image_to_numpy(msg, max_pixels), enc)
 
 
 def _copy_header(dst: Any, src: Any) -> None:
@@ -348,9 +375,67 @@ def numpy_to_image(
 
 
 _COMPRESSED_FORMATS = {"jpeg": ".jpg", "jpg": ".jpg", "png": ".png"}
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# JPEG start-of-frame markers (baseline, extended, progressive, lossless; Huffman and
+# arithmetic): SOF0-3, 5-7, 9-11, 13-15.  C4 (DHT), C8 (JPG) and CC (DAC) are not frames.
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_JPEG_NO_LENGTH = frozenset(range(0xD0, 0xD8)) | {0x01}  # RSTn, TEM: markers without a segment
 
 
-def compressed_to_numpy(msg: Any) -> Tuple[np.ndarray, str]:
+def compressed_size(data: Any) -> Tuple[int, int, str]:
+    """``(width, height, "png" | "jpeg")`` from the file's header, without decoding it.
+
+    Why by hand: a decompression bomb (a few hundred KB of PNG declaring 20000x20000)
+    must be refused before the decoder allocates it, and OpenCV offers no header-only
+    read (its OPENCV_IO_MAX_IMAGE_PIXELS limit is process-wide and fixed at first use);
+    Pillow could, but is not a runtime dependency.  Both formats put the size in a
+    fixed place: PNG in its first chunk (IHDR, PNG spec 11.2.2), JPEG in the first
+    start-of-frame segment (ITU T.81 B.2.2), found by walking the marker segments.
+    Anything else raises ImageDecodeError: only PNG and JPEG are decoded.
+    """
+    buf = bytes(_as_uint8(data)[:8])
+    if buf.startswith(_PNG_SIGNATURE):
+        head = bytes(_as_uint8(data)[:24])
+        if len(head) < 24 or head[12:16] != b"IHDR":
+            raise ImageDecodeError("PNG without an IHDR chunk (truncated or corrupt header)")
+        width, height = struct.unpack(">II", head[16:24])
+        return width, height, "png"
+    if buf.startswith(b"\xff\xd8"):
+        width, height = _jpeg_size(_as_uint8(data))
+        return width, height, "jpeg"
+    raise ImageDecodeError("not PNG or JPEG data (starts with %s)" % buf.hex())
+
+
+def _jpeg_size(buf: np.ndarray) -> Tuple[int, int]:
+    pos, n = 2, int(buf.size)
+    while pos + 4 <= n:
+        if buf[pos] != 0xFF:
+            raise ImageDecodeError("corrupt JPEG header: no marker at byte %d" % pos)
+        marker = int(buf[pos + 1])
+        if marker == 0xFF:  # fill byte before a marker
+            pos += 1
+            continue
+        if marker in _JPEG_NO_LENGTH:
+            pos += 2
+            continue
+        length = (int(buf[pos + 2]) << 8) | int(buf[pos + 3])
+        if length < 2:
+            raise ImageDecodeError("corrupt JPEG header: segment length %d at byte %d" % (length, pos))
+        if marker in _JPEG_SOF:
+            if pos + 9 > n:
+                break
+            height = (int(buf[pos + 5]) << 8) | int(buf[pos + 6])
+            width = (int(buf[pos + 7]) << 8) | int(buf[pos + 8])
+            if height == 0:  # height given later by a DNL marker: size unknown up front
+                raise ImageDecodeError("JPEG without a height in its frame header (DNL) is not supported")
+            return width, height
+        if marker in (0xD9, 0xDA):  # end of image / start of scan before any frame header
+            raise ImageDecodeError("corrupt JPEG header: no frame header before the scan")
+        pos += 2 + length
+    raise ImageDecodeError("truncated JPEG header: no frame header in %d bytes" % n)
+
+
+def compressed_to_numpy(msg: Any, max_pixels: Optional[int] = None) -> Tuple[np.ndarray, str]:
     """Decode a ``CompressedImage`` (jpeg/png) into ``(array, encoding)``.
 
     Colour images come back as HxWx3 uint8 ``"rgb8"`` (cv2 decodes to BGR; converted
@@ -358,7 +443,9 @@ def compressed_to_numpy(msg: Any) -> Tuple[np.ndarray, str]:
     exact).  The ``format`` string (``"jpeg"``, ``"rgb8; jpeg compressed bgr8"`` ...)
     is only used for error messages: the file's own header says what it holds.
     ``compressedDepth`` messages (a private 12-byte header before the PNG) are not
-    supported and are rejected by name.
+    supported and are rejected by name.  The size in the file's header is checked
+    (:func:`compressed_size`: per side and against ``max_pixels``) before decoding, so a
+    small file that declares a huge image is refused without allocating it.
     """
     fmt = str(getattr(msg, "format", "") or "")
     if "compresseddepth" in fmt.lower():
@@ -366,6 +453,13 @@ def compressed_to_numpy(msg: Any) -> Tuple[np.ndarray, str]:
     buf = _as_uint8(msg.data)
     if buf.size == 0:
         raise ImageDecodeError(f"cannot decode compressed image (format {fmt!r}): data is empty")
+    try:
+        width, height, kind = compressed_size(buf)
+        _check_size(height, width, max_pixels)
+    except ImageDecodeError as exc:
+        raise ImageDecodeError(
+            f"cannot decode compressed image (format {fmt!r}, {buf.size} bytes): {exc}"
+        ) from None
     img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     if img is None:
         raise ImageDecodeError(

@@ -82,6 +82,7 @@ LAYOUT = {
     "32FC1": (np.float32, ()),
 }
 YUV = {
+    "uyvy": cv2.COLOR_YUV2RGB_UYVY,
     "yuv422": cv2.COLOR_YUV2RGB_UYVY,
     "yuv422_yuy2": cv2.COLOR_YUV2RGB_YUYV,
     "yuyv": cv2.COLOR_YUV2RGB_YUYV,
@@ -145,6 +146,7 @@ def test_bytes_per_pixel_and_channels():
         "yuv422": (2, 2),
         "yuv422_yuy2": (2, 2),
         "yuyv": (2, 2),
+        "uyvy": (2, 2),
     }
     for enc, (bpp, nch) in expected.items():
         assert bytes_per_pixel(enc) == bpp, enc
@@ -366,7 +368,8 @@ def _pairs(y0, u, y1, v, order):
     return [u, y0, v, y1] if order == "uyvy" else [y0, u, y1, v]
 
 
-@pytest.mark.parametrize("encoding,order", [("yuv422", "uyvy"), ("yuv422_yuy2", "yuyv"), ("yuyv", "yuyv")])
+@pytest.mark.parametrize("encoding,order", [("yuv422", "uyvy"), ("uyvy", "uyvy"), ("yuv422_yuy2", "yuyv"),
+                                            ("yuyv", "yuyv")])
 def test_yuv_hand_built_constant_colours(encoding, order):
     # Left half neutral grey (U=V=128), right half strong red (V high, U low).
     h, w = 2, 4
@@ -388,6 +391,7 @@ def test_yuv_hand_built_constant_colours(encoding, order):
     "encoding,to_yuv",
     [
         ("yuv422", cv2.COLOR_RGB2YUV_UYVY),
+        ("uyvy", cv2.COLOR_RGB2YUV_UYVY),
         ("yuv422_yuy2", cv2.COLOR_RGB2YUV_YUYV),
         ("yuyv", cv2.COLOR_RGB2YUV_YUYV),
     ],
@@ -408,8 +412,9 @@ def test_yuv_from_known_rgb(encoding, to_yuv):
 def test_to_rgb8_conversions():
     rgb = random_image(np.uint8, (3,))
     assert to_rgb8(rgb, "rgb8") is rgb
-    assert to_rgb8(rgb, "8UC3") is rgb
     np.testing.assert_array_equal(to_rgb8(rgb[:, :, ::-1], "bgr8"), rgb)
+    # a bare 8UC3 has no colour order: BGR, as cv_bridge and OpenCV read it
+    np.testing.assert_array_equal(to_rgb8(rgb[:, :, ::-1], "8UC3"), rgb)
     alpha = random_image(np.uint8, (1,))
     np.testing.assert_array_equal(to_rgb8(np.concatenate([rgb, alpha], 2), "rgba8"), rgb)
     bgra = np.concatenate([rgb[:, :, ::-1], alpha], 2)
@@ -689,3 +694,91 @@ def test_compressed_fills_given_message():
     target = CompressedImage()
     msg = numpy_to_compressed(smooth_rgb(), "rgb8", fmt="jpg", msg=target)
     assert msg is target and msg.format == "rgb8; jpeg compressed bgr8"
+
+
+# ------------------------------------------------------- issue 11: encodings, pixel budget
+
+
+def test_colour_path_lists_colour_encodings_and_refuses_depth_first():
+    msg = fake_msg("xyz123", 2, 2, 6, bytes(12))
+    with pytest.raises(ImageDecodeError, match="unsupported encoding 'xyz123'") as info:
+        image_msg_to_rgb8(msg)
+    listed = str(info.value).split("supported: ")[1]
+    assert "rgb8" in listed and "uyvy" in listed
+    assert "16UC1" not in listed and "32FC1" not in listed  # refused below: not listed as usable
+    for enc in ("16UC1", "32FC1", "32fc1"):
+        with pytest.raises(ImageDecodeError, match="depth encoding, not a colour image"):
+            image_msg_to_rgb8(fake_msg(enc, 2, 2, 2, b""))  # refused before the (short) data
+
+
+def test_canonical_encoding():
+    assert imaging.canonical_encoding("RGB8") == "rgb8"
+    assert imaging.canonical_encoding("8uc3") == "8UC3"
+    assert imaging.canonical_encoding("uyvy") == "uyvy"
+    with pytest.raises(ImageDecodeError, match="unsupported encoding"):
+        imaging.canonical_encoding("rgb16")
+
+
+def test_pixel_budget_on_raw_images():
+    rgb = random_image(np.uint8, (3,))
+    msg = numpy_to_image(rgb, "rgb8")
+    np.testing.assert_array_equal(image_msg_to_rgb8(msg, max_pixels=H * W), rgb)
+    with pytest.raises(ImageDecodeError, match="exceeds the pixel budget of %d" % (H * W - 1)):
+        image_msg_to_rgb8(msg, max_pixels=H * W - 1)
+
+
+def _png_header(width, height, bit_depth=8, colour_type=0):
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    chunk = struct.pack(">I", 13) + b"IHDR" + ihdr
+    return b"\x89PNG\r\n\x1a\n" + chunk + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+
+
+@pytest.mark.parametrize("fmt", ["png", "jpeg"])
+def test_compressed_size_reads_the_header(fmt):
+    img = smooth_rgb()
+    data = bytes(numpy_to_compressed(img, "rgb8", fmt=fmt).data)
+    assert imaging.compressed_size(data) == (img.shape[1], img.shape[0], fmt)
+
+
+def test_compressed_size_walks_jpeg_segments_to_the_frame_header():
+    ok, enc = cv2.imencode(".jpg", np.zeros((37, 53, 3), np.uint8), [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])
+    data = enc.tobytes()
+    # an APP segment and fill bytes before the frame header must be skipped
+    app = b"\xff\xe1" + (2 + 20).to_bytes(2, "big") + bytes(20)
+    data = data[:2] + b"\xff" + app + data[2:]
+    assert imaging.compressed_size(data) == (53, 37, "jpeg")
+
+
+@pytest.mark.parametrize(
+    "data,pattern",
+    [
+        (b"GIF89a" + bytes(20), "not PNG or JPEG data"),
+        (b"BM" + bytes(60), "not PNG or JPEG data"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(4), "without an IHDR"),
+        (b"\xff\xd8\xff\xe0\x00\x10" + bytes(14), "truncated JPEG header"),
+        (b"\xff\xd8\xff\xda\x00\x08" + bytes(8), "no frame header before the scan"),
+        (b"\xff\xd8\x00\x00\x00\x00", "no marker"),
+        (b"\xff\xd8\xff\xc0\x00\x11\x08\x00\x00\x00\x10" + bytes(8), "DNL"),
+    ],
+)
+def test_compressed_size_rejects(data, pattern):
+    with pytest.raises(ImageDecodeError, match=pattern):
+        imaging.compressed_size(data)
+
+
+def test_compressed_bomb_is_refused_before_decoding():
+    """A PNG header declaring 20000x20000 (the body need not even exist): refused by size."""
+    msg = SimpleNamespace(format="png", data=_png_header(20000, 20000) + bytes(100))
+    with pytest.raises(ImageDecodeError, match="absurd image size 20000x20000"):
+        compressed_to_numpy(msg)
+    msg = SimpleNamespace(format="png", data=_png_header(16000, 16000) + bytes(100))
+    with pytest.raises(ImageDecodeError, match="exceeds the pixel budget of 16777216"):
+        compressed_to_numpy(msg, max_pixels=16777216)
+    ok = numpy_to_compressed(smooth_rgb(), "rgb8", fmt="png")
+    h, w = smooth_rgb().shape[:2]
+    assert compressed_to_numpy(ok, max_pixels=h * w)[0].shape == (h, w, 3)
+    with pytest.raises(ImageDecodeError, match="pixel budget"):
+        compressed_to_numpy(ok, max_pixels=h * w - 1)
