@@ -331,6 +331,17 @@ class CameraIntrinsics:
         """
         if not (np.all(np.isfinite(self.k)) and np.all(np.isfinite(self.p))):
             raise CameraInfoError("camera_info K or P contains NaN/Inf")
+        # D and R are copied into the depth image's camera_info: a NaN there would reach
+        # every consumer that undistorts or rectifies.
+        if not (np.all(np.isfinite(np.asarray(self.d, dtype=np.float64))) and np.all(np.isfinite(self.r))):
+            raise CameraInfoError("camera_info D or R contains NaN/Inf")
+        # A pinhole K's last row is [0, 0, 1] and P's [0, 0, 1, 0] (sensor_msgs/CameraInfo);
+        # anything else is not a projection this node (or depth_image_proc) can transform,
+        # and the derived K and P would disagree.
+        if not np.allclose(self.k[2], (0.0, 0.0, 1.0), rtol=0.0, atol=1e-9):
+            raise CameraInfoError("camera_info K's last row must be [0, 0, 1], got %s" % _row(self.k[2]))
+        if np.any(self.p) and not np.allclose(self.p[2], (0.0, 0.0, 1.0, 0.0), rtol=0.0, atol=1e-9):
+            raise CameraInfoError("camera_info P's last row must be [0, 0, 1, 0], got %s" % _row(self.p[2]))
         if self.k[0, 0] <= 0 or self.k[1, 1] <= 0:
             raise CameraInfoError(
                 "camera_info focal lengths must be > 0, got fx=%g fy=%g" % (self.k[0, 0], self.k[1, 1])
@@ -373,6 +384,10 @@ class CameraIntrinsics:
             binning_y=0,
             roi=(0, 0, 0, 0, False),
         )
+
+
+def _row(values: np.ndarray) -> str:
+    return "[%s]" % ", ".join("%g" % v for v in values)
 
 
 def project(k: np.ndarray, points_xyz: np.ndarray) -> np.ndarray:

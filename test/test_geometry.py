@@ -156,6 +156,12 @@ def test_zero_p_is_filled_from_k_and_translation_scales() -> None:
         (lambda i: i.k.__setitem__((0, 0), 0.0), "focal"),
         (lambda i: i.k.__setitem__((1, 2), np.nan), "NaN"),
         (lambda i: setattr(i, "width", 1280), "image is 640x480"),
+        (lambda i: i.k.__setitem__((2, 2), 0.0), r"K's last row must be \[0, 0, 1\], got \[0, 0, 0\]"),
+        (lambda i: i.k.__setitem__((2, 0), 0.1), r"K's last row must be \[0, 0, 1\]"),
+        (lambda i: i.p.__setitem__((2, 2), 2.0), r"P's last row must be \[0, 0, 1, 0\], got \[0, 0, 2, 0\]"),
+        (lambda i: setattr(i, "d", (0.1, np.nan, 0.0, 0.0, 0.0)), "D or R contains NaN/Inf"),
+        (lambda i: setattr(i, "d", (np.inf, 0.0, 0.0, 0.0, 0.0)), "D or R contains NaN/Inf"),
+        (lambda i: i.r.__setitem__((0, 0), np.nan), "D or R contains NaN/Inf"),
     ],
 )
 def test_broken_camera_info_is_rejected_with_reason(change, message) -> None:
