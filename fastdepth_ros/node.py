@@ -18,7 +18,6 @@ Only rclpy API common to Humble and later is used; the module stays Python 3.8 c
 from __future__ import annotations
 
 import os
-import re
 import sys
 import threading
 import time
@@ -42,7 +41,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from . import diagnostics as dg
-from .engine import Engine, EngineConfig, ModelLoadError
+from .engine import Engine, EngineConfig, ModelLoadError, parse_provider_options
 from .geometry import CameraInfoError, CameraIntrinsics
 from .imaging import (
     ImageDecodeError,
@@ -146,20 +145,6 @@ PARAMETERS: Dict[str, Tuple[Any, str, bool, Dict[str, Any]]] = {
                          {"floating_point_range": _float_range(-3600000.0, 0.0)}),
     "hardware_id": ("", "DiagnosticStatus.hardware_id (empty = the node's full name).", True, {}),
 }
-
-
-def parse_provider_options(text: str) -> Dict[str, Dict[str, str]]:
-    """'tensorrt:a=1 cuda:b=2;tensorrt:c=3' -> {full ORT provider name: {key: value}}."""
-    from .engine import provider_name
-
-    out: Dict[str, Dict[str, str]] = {}
-    for item in (t for t in re.split(r"[;\s]+", text.strip()) if t):
-        provider, sep, kv = item.partition(":")
-        key, eq, value = kv.partition("=")
-        if not sep or not eq or not key:
-            raise ValueError("provider option %r is not 'provider:key=value'" % item)
-        out.setdefault(provider_name(provider), {})[key] = value
-    return out
 
 
 def _intrinsics_or_none(info: Optional[CameraInfo]) -> Optional[CameraIntrinsics]:
