@@ -48,7 +48,7 @@ setup(
     license="MIT",
     entry_points={
         "console_scripts": [
-            "depth_node = fastdepth_ros.node:main",
+            "depth_node = fastdepth_ros.entry:main",
             "fastdepth-ros = fastdepth_ros.cli:main",
         ],
     },

@@ -8,6 +8,9 @@ Threading, and why:
 * One worker thread takes the newest frame, converts it (``imaging``), runs the
   :class:`~fastdepth_ros.pipeline.DepthPipeline` and publishes.  ONNX Runtime releases the
   GIL, so the executor keeps serving callbacks, parameters and diagnostics meanwhile.
+* A ``model_path`` change is loaded by a second thread (``model_reload``); the worker keeps
+  running the current model until the new one is ready.  The lock that guards the pipeline
+  reference is held only to swap or read it, never across inference.
 * A steady-clock timer publishes ``/diagnostics`` at 1 Hz (steady so it keeps reporting
   under ``use_sim_time`` even when no ``/clock`` arrives; frame age uses the node's ROS
   clock, so it is right during bag replay).
@@ -37,6 +40,7 @@ from rclpy.clock import Clock, ClockType
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
@@ -45,12 +49,14 @@ from .engine import Engine, EngineConfig, ModelLoadError, parse_provider_options
 from .geometry import CameraInfoError, CameraIntrinsics
 from .imaging import (
     ImageDecodeError,
+    canonical_encoding,
     compressed_to_numpy,
     image_msg_to_rgb8,
     numpy_to_image,
     to_rgb8,
 )
 from .latest import LatestSlot
+from .model_reload import ModelReloader, ReloadOutcome
 from .pipeline import DepthPipeline, PipelineConfig
 from .resources import default_model_path
 from .spinning import spin_until_shutdown
@@ -82,8 +88,10 @@ def _int_range(lo: int, hi: int) -> List[IntegerRange]:
 # the subscriptions).
 PARAMETERS: Dict[str, Tuple[Any, str, bool, Dict[str, Any]]] = {
     "model_path": ("", "FastDepth ONNX file; empty = the package's share/models/fastdepth.onnx. "
-                   "Changing it at runtime loads the new model; a bad file is rejected and the "
-                   "old model keeps running.", False, {}),
+                   "Changing it at runtime loads the new model in the background while the old "
+                   "one keeps serving; a missing file is rejected at once, a model that fails "
+                   "to load is reported (log, engine diagnostic) and model_path is set back.",
+                   False, {}),
     "providers": (["cpu"], "ONNX Runtime execution providers in order of preference "
                   "(tensorrt, cuda, cpu or full ORT names); CPU is always the last resort.",
                   True, {}),
@@ -102,6 +110,11 @@ PARAMETERS: Dict[str, Tuple[Any, str, bool, Dict[str, Any]]] = {
                            "busy; false lets them sleep: less CPU, some latency.", True, {}),
     "warmup_runs": (3, "Inference runs at start-up, kept out of the statistics.", True,
                     {"integer_range": _int_range(0, 1000)}),
+    "max_input_pixels": (16777216, "Pixel budget (width x height) of an input image; larger ones "
+                         "are refused before decoding (a compressed image's size is read from "
+                         "its header), so a small PNG declaring 20000x20000 cannot exhaust "
+                         "memory. 16 MP by default.", False,
+                         {"integer_range": _int_range(1, 16384 * 16384)}),
     "image_transport": ("raw", "'raw': subscribe sensor_msgs/Image on 'image'; 'compressed': "
                         "sensor_msgs/CompressedImage on '<resolved image topic>/compressed'.",
                         True, {"additional_constraints": "raw | compressed"}),
@@ -201,7 +214,9 @@ class DepthNode(Node):
         config = PipelineConfig(**{k: p(k) for k in PIPELINE_PARAMS}).validate()
         engine = self._load_engine(p("model_path"))
         self._pipeline = DepthPipeline(engine, config)
-        self._pipeline_lock = threading.Lock()
+        self._pipeline_lock = threading.Lock()  # guards the reference only; never held across inference
+        self._model_param = p("model_path")  # the model_path value of the model that runs
+        self._max_input_pixels = int(p("max_input_pixels"))
         self._publish_colored = bool(p("publish_colored"))
         for note in engine.notes:
             self.get_logger().warn("execution provider: %s" % note)
@@ -223,6 +238,8 @@ class DepthNode(Node):
         self._input_errors = dg.ErrorLatch()
         self._engine_errors = dg.ErrorLatch()
         self._info_errors = dg.ErrorLatch()
+        self._spellings: Dict[str, str] = {}  # non-ROS encoding spellings seen -> canonical
+        self._spelling_window = ""
         self._max_latency_ms = float(p("max_latency_ms"))
         self._hardware_id = p("hardware_id") or self.get_fully_qualified_name()
         self._focal_scale: Optional[float] = None  # of the last published frame
@@ -265,13 +282,18 @@ class DepthNode(Node):
         self._colored_pub = self.create_publisher(Image, "depth/colored", out_qos)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.add_on_set_parameters_callback(self._on_parameters)
+        # A failed background load sets model_path back on the executor thread (where
+        # parameter changes belong); the loader thread only triggers this.
+        self._revert_model_param = self.create_guard_condition(self._set_model_param_back)
 
         self._stop = threading.Event()
-        self._worker = threading.Thread(target=self._work, name="fastdepth_worker", daemon=True)
-        self._worker.start()
         self._diag_timer = self.create_timer(
             DIAGNOSTIC_PERIOD_S, self._publish_diagnostics, clock=Clock(clock_type=ClockType.STEADY_TIME)
         )
+        # Threads last: a constructor that fails (or is interrupted) before here leaves none.
+        self._reloader = ModelReloader(self._load_engine, self._on_model_loaded)
+        self._worker = threading.Thread(target=self._work, name="fastdepth_worker", daemon=True)
+        self._worker.start()
         self.get_logger().info(
             "subscribed to %s (%s, %s); publishing %s, %s, %s"
             % (self._image_sub.topic_name, transport, reliable, self._depth_pub.topic_name,
@@ -294,11 +316,23 @@ class DepthNode(Node):
             self.get_logger().error(message + extra)
 
     def stop(self) -> None:
-        """Stop the worker (joins it); safe to call twice."""
-        self._stop.set()
-        self._slot.close()
-        if self._worker.is_alive() and threading.current_thread() is not self._worker:
-            self._worker.join(timeout=10.0)
+        """Stop the worker and the model loader (joins them); safe to call twice, and on a
+        node whose constructor failed part way (rclpy's shutdown destroys such nodes too)."""
+        if hasattr(self, "_stop"):
+            self._stop.set()
+        if hasattr(self, "_slot"):
+            self._slot.close()
+        if hasattr(self, "_reloader"):
+            self._reloader.stop()
+        worker = getattr(self, "_worker", None)
+        if worker is not None and worker.is_alive() and threading.current_thread() is not worker:
+            worker.join(timeout=10.0)
+
+    def destroy_node(self) -> Any:
+        """Stops the threads first: whoever embeds the node and only destroys it must not
+        be left with a worker running against a destroyed node."""
+        self.stop()
+        return super().destroy_node()
 
     # ------------------------------------------------------------------ callbacks
 
@@ -334,22 +368,28 @@ class DepthNode(Node):
         try:
             if pipeline_changes:
                 replace(self._pipeline.config, **pipeline_changes).validate()
-            new_engine = None
+            model_request = None
             if "model_path" in changes:
-                try:
-                    new_engine = self._load_engine(str(changes["model_path"]))
-                except ModelLoadError as exc:
-                    self._engine_errors.report("model reload failed: %s" % exc, kind="model")
-                    self._log_error("model", "model reload rejected, keeping the current model: %s" % exc)
-                    raise ValueError(str(exc)) from None
+                model_request = str(changes["model_path"])
+                path = model_request or str(default_model_path())
+                if not os.path.isfile(os.path.expanduser(path)):  # cheap: answered at once
+                    message = "model file not found: %s" % os.path.abspath(os.path.expanduser(path))
+                    self._engine_errors.report("model reload failed: %s" % message, kind="model")
+                    self.get_logger().error("model reload rejected, keeping the current model: %s" % message)
+                    raise ValueError(message)
+                if model_request == self._model_param and not self._reloader.busy:
+                    model_request = None  # already running (also: set back after a failure)
         except ValueError as exc:
             return SetParametersResult(successful=False, reason=str(exc))
-        with self._pipeline_lock:
-            if pipeline_changes:
-                self._pipeline.reconfigure(**pipeline_changes)
-            if new_engine is not None:
-                self._pipeline = DepthPipeline(new_engine, self._pipeline.config)
-                self.get_logger().info("loaded model %s on %s" % (new_engine.model_path, new_engine.provider))
+        if pipeline_changes:
+            with self._pipeline_lock:
+                self._pipeline = self._pipeline.replaced(**pipeline_changes)
+        if model_request is not None:
+            self._reloader.request(model_request)
+            self.get_logger().info("loading model %s in the background; the current model keeps serving"
+                                   % (model_request or "(the package's model)"))
+        if "max_input_pixels" in changes:
+            self._max_input_pixels = int(changes["max_input_pixels"])
         if "publish_colored" in changes:
             self._publish_colored = bool(changes["publish_colored"])
         if "expected_rate_hz" in changes:
@@ -365,6 +405,32 @@ class DepthNode(Node):
         if pipeline_changes:
             self.get_logger().info("reconfigured: %s" % pipeline_changes)
         return SetParametersResult(successful=True)
+
+    def _on_model_loaded(self, outcome: ReloadOutcome) -> None:
+        """Loader thread: swap the new engine in, or report why not (never silent)."""
+        if outcome.engine is not None:
+            with self._pipeline_lock:
+                self._pipeline = self._pipeline.replaced(engine=outcome.engine)
+                self._model_param = outcome.request
+            engine = outcome.engine
+            for note in engine.notes:
+                self.get_logger().warn("execution provider: %s" % note)
+            self.get_logger().info("loaded model %s on %s in %.1f s"
+                                   % (engine.model_path, engine.provider, outcome.duration_s))
+            return
+        self._engine_errors.report("model reload failed: %s" % outcome.error, kind="model")
+        # not throttled: one line per request, which a person (or a script) made
+        self.get_logger().error("model reload failed, keeping the current model %s: %s"
+                                % (self._pipeline.engine.model_path, outcome.error))
+        if not outcome.superseded:
+            self._revert_model_param.trigger()
+
+    def _set_model_param_back(self) -> None:
+        """Executor thread: model_path names the model that runs again (unless a newer
+        request is already loading)."""
+        if self._reloader.busy or self._param("model_path") == self._model_param:
+            return
+        self.set_parameters([Parameter("model_path", Parameter.Type.STRING, self._model_param)])
 
     # ------------------------------------------------------------------ worker
 
@@ -385,10 +451,11 @@ class DepthNode(Node):
         t_start = time.perf_counter()
         try:
             if self._compressed:
-                array, encoding = compressed_to_numpy(msg)
+                array, encoding = compressed_to_numpy(msg, self._max_input_pixels)
                 rgb = to_rgb8(array, encoding)
             else:
-                rgb = image_msg_to_rgb8(msg)
+                rgb = image_msg_to_rgb8(msg, self._max_input_pixels)
+                self._note_spelling(msg.encoding)
         except ImageDecodeError as exc:
             self._input_errors.report("bad input image: %s" % exc, kind="decode")
             self._log_error("decode", "dropping bad input image: %s" % exc)
@@ -398,21 +465,21 @@ class DepthNode(Node):
         # intrinsics for focal scaling: the exact-stamp camera_info if already here, else the
         # latest (K rarely changes); depth/camera_info pairs again after inference below
         camera = _intrinsics_or_none(self._camera_info_for(header)[0])
-        with self._pipeline_lock:
+        with self._pipeline_lock:  # a snapshot: a reload or reconfigure swaps, never mutates
             pipeline = self._pipeline
             publish_colored = self._publish_colored
-            try:
-                result = pipeline.process(rgb, camera)
-            except ValueError as exc:  # geometry: a size the pipeline cannot plan
-                self._input_errors.report("bad input image: %s" % exc, kind="geometry")
-                self._log_error("geometry", "dropping input image: %s" % exc)
-                return
-            except Exception as exc:  # ORT raises its own types (provider/runtime failures)
-                self._engine_errors.report("inference failed on %s: %s" % (pipeline.engine.provider, exc),
-                                           kind="inference")
-                self._log_error("inference", "inference failed on %s: %s" % (pipeline.engine.provider, exc))
-                return
-            config = pipeline.config
+        try:
+            result = pipeline.process(rgb, camera)
+        except ValueError as exc:  # geometry: a size the pipeline cannot plan
+            self._input_errors.report("bad input image: %s" % exc, kind="geometry")
+            self._log_error("geometry", "dropping input image: %s" % exc)
+            return
+        except Exception as exc:  # ORT raises its own types (provider/runtime failures)
+            self._engine_errors.report("inference failed on %s: %s" % (pipeline.engine.provider, exc),
+                                       kind="inference")
+            self._log_error("inference", "inference failed on %s: %s" % (pipeline.engine.provider, exc))
+            return
+        config = pipeline.config
         t_processed = time.perf_counter()
         self._focal_scale = result.focal_scale
 
@@ -440,6 +507,18 @@ class DepthNode(Node):
         }
         timings.update(result.timings_ms)
         self._stats.add(timings)
+
+    def _note_spelling(self, encoding: str) -> None:
+        """An encoding accepted only case-insensitively ("RGB8") is read, but said: cv_bridge
+        and rviz refuse it, so the publisher should be fixed.  Logged once per spelling,
+        WARN in the input diagnostic while such frames arrive."""
+        canonical = canonical_encoding(encoding)
+        if canonical == encoding:
+            return
+        self._spelling_window = "encoding %r is not a ROS spelling; read as %s" % (encoding, canonical)
+        if encoding not in self._spellings:
+            self._spellings[encoding] = canonical
+            self.get_logger().warn(self._spelling_window + " (cv_bridge and rviz would refuse it)")
 
     def _depth_info(self, header: Any, result: Any, pipeline: DepthPipeline) -> Optional[CameraInfo]:
         info, exact = self._camera_info_for(header)
@@ -472,6 +551,10 @@ class DepthNode(Node):
         inp.add("Frames received", self._slot.put_count)
         inp.add("Frames dropped (replaced before processing)", self._slot.dropped_count)
         inp.add("Topic", self._image_sub.topic_name)
+        inp.add("Pixel budget (max_input_pixels)", self._max_input_pixels)
+        spelling, self._spelling_window = self._spelling_window, ""
+        if spelling:
+            inp.merge(dg.WARN, spelling)
         self._input_errors.run(inp)
 
         out = dg.Status(prefix + "depth output")
@@ -506,10 +589,13 @@ class DepthNode(Node):
         eng.add("ORT intra-op spinning", engine.config.allow_spinning)
         if engine.notes:
             eng.add("Provider notes", "; ".join(engine.notes))
+        eng.add("Model reload", self._reloader.state())
         if engine.provider not in engine.requested_providers:
             eng.merge(dg.WARN, "Running on %s, which was not requested." % engine.provider)
         else:
             eng.message = "Running on %s." % engine.provider
+        if self._reloader.busy:
+            eng.message += " Loading a new model (%s)." % self._reloader.state()
         self._engine_errors.run(eng)
 
         info = dg.Status(prefix + "camera_info")
@@ -532,17 +618,27 @@ class DepthNode(Node):
 
 def main(args: Optional[List[str]] = None) -> int:
     """Console script ``depth_node``: spin until SIGINT/SIGTERM; 1 on a fatal start error."""
-    rclpy.init(args=args)
+    try:
+        rclpy.init(args=args)
+    except KeyboardInterrupt:  # SIGINT before rclpy's handlers were in place
+        return 0
     node: Optional[DepthNode] = None
     try:
         node = DepthNode()
-    except (ModelLoadError, ValueError, FileNotFoundError, ParameterException) as exc:
-        rclpy.logging.get_logger(NODE_NAME).fatal("cannot start: %s" % exc)
-        rclpy.try_shutdown()
-        return 1
     except (KeyboardInterrupt, ExternalShutdownException):
         rclpy.try_shutdown()
         return 0
+    except Exception as exc:
+        if not rclpy.ok():
+            # SIGINT/SIGTERM during start-up: rclpy shut the context down and the next rcl
+            # call (create_subscription, node creation ...) raised.  A normal stop.
+            rclpy.try_shutdown()
+            return 0
+        if not isinstance(exc, (ModelLoadError, ValueError, FileNotFoundError, ParameterException)):
+            raise
+        rclpy.logging.get_logger(NODE_NAME).fatal("cannot start: %s" % exc)
+        rclpy.try_shutdown()
+        return 1
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:

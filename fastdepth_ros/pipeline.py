@@ -64,6 +64,13 @@ class DepthPipeline:
         c = self.config
         return DepthPostprocessor(c.min_range_m, c.max_range_m, c.output_encoding)
 
+    def replaced(self, engine: Optional[Engine] = None, **changes: object) -> DepthPipeline:
+        """A new pipeline with another engine and/or settings (validated: a bad value raises
+        and changes nothing).  Copy-on-write, so a thread still processing a frame with
+        this one is not disturbed: the node swaps the reference under a short lock and
+        never holds that lock across inference."""
+        return DepthPipeline(engine if engine is not None else self.engine, replace(self.config, **changes))
+
     def reconfigure(self, **changes: object) -> None:
         """Apply new settings atomically: validated first, so a bad value changes nothing."""
         config = replace(self.config, **changes).validate()
