@@ -45,12 +45,15 @@ class ModelReloader:
         self._loading: Optional[str] = None
         self._started_s = 0.0
         self._finished = 0  # requests taken from the slot and done
+        self._wanted = ""  # the newest request
         self.last: Optional[ReloadOutcome] = None
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def request(self, model_path: str) -> None:
         """Queue ``model_path`` for loading (replacing a request not yet started)."""
+        with self._lock:
+            self._wanted = model_path
         self._requests.put(model_path)
 
     @property
@@ -65,10 +68,13 @@ class ModelReloader:
     def state(self, now_s: Optional[float] = None) -> str:
         """One line for diagnostics: what is loading (and for how long) or the last outcome."""
         now_s = time.monotonic() if now_s is None else now_s
+        busy = self.busy
         with self._lock:
-            loading, started, last = self._loading, self._started_s, self.last
+            loading, started, last, wanted = self._loading, self._started_s, self.last, self._wanted
         if loading is not None:
             return "loading %s (%.1f s so far)" % (loading or "the package's model", now_s - started)
+        if busy:
+            return "about to load %s" % (wanted or "the package's model")
         if last is None:
             return "none since start-up"
         if last.engine is not None:

@@ -236,15 +236,19 @@ def test_4_decompression_bombs_are_refused_before_decoding(compressed: Node) -> 
     pid = node.proc.proc.pid
     peak_before = proc_status_mb(pid, "VmHWM")
     figures: Dict[str, Any] = {"peak_rss_before_mb": round(peak_before, 1)}
+    found = []
     for width, height, text in [(20000, 20000, "absurd image size 20000x20000"),
                                 (16000, 16000, "exceeds the pixel budget of 16777216")]:
         bomb = CompressedImage(format="png", data=grey_png(width, height))
         bomb.header = node.frame().header
         since = time.perf_counter()
         node.send(bomb, info=None)
-        status = node.status("input", since, ERROR, text, timeout_s=10.0)
+        # the node answers the bomb with an input ERROR, or (unguarded) decodes it
+        done = wait_for(lambda b=bomb, s=since: node.client.find_status("input", s, ERROR)
+                        or node.client.depth_for(b.header.stamp), 20.0)
         _alive(node)
-        assert status is not None, node.proc.output()[-3000:]
+        assert done, node.proc.output()[-3000:]
+        found.append(node.client.find_status("input", since, ERROR, text))
         figures["%dx%d_png_kb" % (width, height)] = round(len(bomb.data) / 1024.0)
     node.served()
     peak_after = proc_status_mb(pid, "VmHWM")
@@ -252,6 +256,7 @@ def test_4_decompression_bombs_are_refused_before_decoding(compressed: Node) -> 
     print("\nBOMB " + json.dumps(figures))
     # 20000x20000 grey decoded is 400 MB, 16000x16000 256 MB: neither may be allocated
     assert peak_after - peak_before < 100.0, figures
+    assert all(found), "no input ERROR naming the size or the pixel budget"
 
 
 # ----------------------------------------------------------- 5: signals during start-up
@@ -395,7 +400,6 @@ def test_8_reload_keeps_serving_and_diagnostics_at_1_hz(raw: Node, model_dir: Pa
         status = wait_for(loaded, 90.0)
         t_loaded = time.perf_counter()
         assert status is not None, raw.proc.output()[-3000:]
-        assert "loaded %s" % slow in status_values(status)["Model reload"]
         with client.lock:
             diag_times = sorted({t for t, arr in client.diagnostics if t_request <= t <= t_loaded
                                  and any(s.hardware_id == raw.name for s in arr.status)})
@@ -406,10 +410,11 @@ def test_8_reload_keeps_serving_and_diagnostics_at_1_hz(raw: Node, model_dir: Pa
                    "max_diagnostics_gap_s": round(float(gaps.max()), 2),
                    "depth_during_reload": len(depth_during)}
         print("\nRELOAD " + json.dumps(figures))
-        assert figures["reload_s"] > 3.0, figures  # slow enough for the checks below to mean something
+        assert figures["reload_s"] > 2.0, figures  # slow enough for the checks below to mean something
         assert figures["answer_s"] < 1.0, figures
         assert figures["max_diagnostics_gap_s"] < 2.0, figures
         assert len(depth_during) >= 0.5 * 10 * figures["reload_s"] * 0.5, figures  # >= a quarter of 10 Hz
+        assert "loaded %s" % slow in status_values(status).get("Model reload", ""), status_values(status)
     finally:
         stop.set()
         streamer.join(2.0)
@@ -439,10 +444,11 @@ print(json.dumps({"before": before, "after": after}))
 """
 
 
-def test_9_destroy_node_without_stop_leaves_no_thread(reference_model: Path) -> None:
+def test_9_destroy_node_without_stop_leaves_no_thread(reference_model: Path, tmp_path: Path) -> None:
     env = isolate_dds()
+    # cwd outside the checkout: the process embeds the installed package, as an application would
     out = subprocess.run([sys.executable, "-c", EMBED, str(reference_model)], env=env, capture_output=True,
-                         text=True, timeout=120)
+                         text=True, timeout=120, cwd=str(tmp_path))
     assert out.returncode == 0, out.stdout + out.stderr
     threads = json.loads(out.stdout.strip().splitlines()[-1])
     assert "fastdepth_worker" in threads["before"], threads
@@ -566,6 +572,7 @@ def test_fuzz_malformed_messages_leave_the_node_alive_lean_and_exact(raw: Node, 
     before = {n: (image_bytes(n.served(good)), proc_status_mb(n.proc.proc.pid, "VmRSS"),
                   _errors_since_startup(n, "input"), _errors_since_startup(n, "camera_info"))
               for n, good in ((raw, good_raw), (compressed, good_comp))}
+    t_fuzz = time.perf_counter()
     sent = 0
     for msg in fuzz_images(rng, good_raw, 200):
         raw.send(msg, info=None)
@@ -595,10 +602,24 @@ def test_fuzz_malformed_messages_leave_the_node_alive_lean_and_exact(raw: Node, 
                           "input_errors": _errors_since_startup(node, "input") - before[node][2],
                           "camera_info_errors": _errors_since_startup(node, "camera_info") - before[node][3]}
         assert rss - before[node][1] < 50.0, figures
+    # every depth/camera_info that went out during the fuzz is a usable pinhole description
+    with raw.client.lock:
+        infos = [m for t, m in raw.client.depth_info if t >= t_fuzz]
+    lying = [m for m in infos if not _plausible(m)]
+    figures["depth_camera_info_published"] = len(infos)
+    figures["implausible_camera_info"] = len(lying)
     print("\nFUZZ " + json.dumps(figures))
+    assert not lying, "published depth/camera_info that no consumer can use: %s" % lying[0]
     # most malformed messages reached the decoder (some are dropped as replaced, by design)
     assert figures["raw"]["input_errors"] >= 50 and figures["compressed"]["input_errors"] >= 50, figures
     assert figures["raw"]["camera_info_errors"] >= 10, figures
+
+
+def _plausible(info: Any) -> bool:
+    k, p = np.array(info.k).reshape(3, 3), np.array(info.p).reshape(3, 4)
+    return bool(np.all(np.isfinite(k)) and np.all(np.isfinite(p)) and np.all(np.isfinite(np.array(info.d)))
+                and np.all(np.isfinite(np.array(info.r))) and k[0, 0] > 0 and k[1, 1] > 0
+                and np.array_equal(k[2], [0.0, 0.0, 1.0]) and np.array_equal(p[2], [0.0, 0.0, 1.0, 0.0]))
 
 
 def image_bytes(msg: Any) -> bytes:
