@@ -7,6 +7,9 @@ in a ``KeyboardInterrupt`` traceback from whatever import was running (SIGINT) o
 nothing heavy: it turns both signals into a quiet exit while the node module is imported,
 then restores the previous handlers (``rclpy.init`` installs its own, and ``node.main``
 handles a signal during start-up from there on).
+
+``python -m fastdepth_ros.entry`` is the same (``resources.console_command`` falls back to it
+where no ``depth_node`` script is on the path).
 """
 
 from __future__ import annotations
@@ -32,3 +35,9 @@ def main(args: Optional[List[str]] = None) -> int:
         return node_main(args)
     except KeyboardInterrupt:  # a signal before the node was up (or a second one while stopping)
         return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

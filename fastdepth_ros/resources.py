@@ -58,7 +58,7 @@ def default_params_file() -> Path:
 
 
 #: console script -> the module that runs it with ``python -m`` (setup.py's entry points)
-CONSOLE_SCRIPTS = {"depth_node": "fastdepth_ros.node", "fastdepth-ros": "fastdepth_ros.cli"}
+CONSOLE_SCRIPTS = {"depth_node": "fastdepth_ros.entry", "fastdepth-ros": "fastdepth_ros.cli"}
 
 
 def console_command(name: str = "depth_node") -> List[str]:

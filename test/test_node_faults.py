@@ -74,10 +74,10 @@ def get_parameter(client: Client, node_name: str, name: str) -> Any:
 class Node:
     """A depth_node process + its client, with the frames a test needs."""
 
-    def __init__(self, ns: str, proc: NodeProcess, client: Client, reference: Path) -> None:
+    def __init__(self, ns: str, proc: NodeProcess, client: Client) -> None:
         self.ns, self.proc, self.client = ns, proc, client
         self.name = ns + "/fastdepth"
-        self.rgb = scene_rgb8(reference, W, H)
+        self.rgb = scene_rgb8(W, H)
         self.info = camera_info(W, H, fx=518.9, fy=519.5, cx=325.6, cy=253.7, frame_id="cam")
 
     def now_ns(self) -> int:
@@ -112,7 +112,7 @@ def model_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("fault_models")
 
 
-def _start(ns: str, ros_args: List[str], reference: Path, compressed: bool = False) -> Iterator[Node]:
+def _start(ns: str, ros_args: List[str], compressed: bool = False) -> Iterator[Node]:
     env = isolate_dds()
     proc = NodeProcess(ros_args + ["-r", "__ns:=%s" % ns, "-r", "image:=%s/cam/image_raw" % ns,
                                    "-r", "camera_info:=%s/cam/camera_info" % ns], env)
@@ -122,7 +122,7 @@ def _start(ns: str, ros_args: List[str], reference: Path, compressed: bool = Fal
         client = Client(ns, topic, ns + "/cam/camera_info", compressed=compressed)
         if not client.wait_subscribed(40.0):
             pytest.fail("depth node never subscribed; its output:\n" + proc.output())
-        node = Node(ns, proc, client, reference)
+        node = Node(ns, proc, client)
         if compressed:
             node.frame = lambda rgb=None, encoding="rgb8": _compressed(node, rgb)  # type: ignore
         node.served(timeout_s=1.0)  # primes discovery (the first best-effort samples may be lost)
@@ -141,15 +141,14 @@ def _compressed(node: Node, rgb: Optional[np.ndarray] = None, fmt: str = "png") 
 
 
 @pytest.fixture(scope="module")
-def raw(reference_model: Path, reference: Path) -> Iterator[Node]:
-    yield from _start("/fdfault_raw_%d" % PID, ["-p", "model_path:=%s" % reference_model], reference)
+def raw(shipped_model: Path) -> Iterator[Node]:
+    yield from _start("/fdfault_raw_%d" % PID, ["-p", "model_path:=%s" % shipped_model])
 
 
 @pytest.fixture(scope="module")
-def compressed(reference_model: Path, reference: Path) -> Iterator[Node]:
-    yield from _start("/fdfault_comp_%d" % PID, ["-p", "model_path:=%s" % reference_model,
-                                                  "-p", "image_transport:=compressed"], reference,
-                      compressed=True)
+def compressed(shipped_model: Path) -> Iterator[Node]:
+    yield from _start("/fdfault_comp_%d" % PID, ["-p", "model_path:=%s" % shipped_model,
+                                                  "-p", "image_transport:=compressed"], compressed=True)
 
 
 def _alive(node: Node) -> None:
@@ -170,7 +169,7 @@ BAD_MODELS = {
 
 @pytest.mark.parametrize("name", sorted(BAD_MODELS))
 def test_1_3_runtime_reload_of_a_bad_model_is_reported_and_the_old_model_keeps_serving(
-        raw: Node, model_dir: Path, reference_model: Path, name: str) -> None:
+        raw: Node, model_dir: Path, shipped_model: Path, name: str) -> None:
     build, why = BAD_MODELS[name]
     path = str(build(model_dir / (name + ".onnx")))
     raw.served()
@@ -185,9 +184,9 @@ def test_1_3_runtime_reload_of_a_bad_model_is_reported_and_the_old_model_keeps_s
     log = [line for line in raw.proc.output().splitlines() if path in line and "model reload failed" in line]
     assert log and why in log[-1], raw.proc.output()[-3000:]
     # model_path names the model that runs again, and it does run
-    assert wait_for(lambda: get_parameter(raw.client, raw.name, "model_path") == str(reference_model), 10.0)
+    assert wait_for(lambda: get_parameter(raw.client, raw.name, "model_path") == str(shipped_model), 10.0)
     values = status_values(raw.status("engine", time.perf_counter(), timeout_s=5.0))
-    assert values["Model path"] == str(reference_model)
+    assert values["Model path"] == str(shipped_model)
     depth = raw.served()
     assert depth.encoding == "32FC1" and (depth.width, depth.height) == (224, 224)
 
@@ -368,7 +367,7 @@ def test_7_encodings_uyvy_8uc3_case_and_the_supported_list(raw: Node) -> None:
 
 
 def test_8_reload_keeps_serving_and_diagnostics_at_1_hz(raw: Node, model_dir: Path,
-                                                        reference_model: Path) -> None:
+                                                        shipped_model: Path) -> None:
     """A model that takes seconds to load (two wide convolutions, warmed up 3 times): while
     it loads, the old model keeps publishing depth, /diagnostics keeps its 1 Hz, and the
     SetParameters call answers at once; the outcome then shows in the engine diagnostic."""
@@ -418,8 +417,8 @@ def test_8_reload_keeps_serving_and_diagnostics_at_1_hz(raw: Node, model_dir: Pa
     finally:
         stop.set()
         streamer.join(2.0)
-        client.set_parameters(raw.name, model_path=str(reference_model))
-        wait_for(lambda: any(status_values(s).get("Model path") == str(reference_model)
+        client.set_parameters(raw.name, model_path=str(shipped_model))
+        wait_for(lambda: any(status_values(s).get("Model path") == str(shipped_model)
                              for s in client.statuses(time.perf_counter() - 0.5)
                              if s.name.endswith("engine")), 30.0)
     _alive(raw)
@@ -444,10 +443,10 @@ print(json.dumps({"before": before, "after": after}))
 """
 
 
-def test_9_destroy_node_without_stop_leaves_no_thread(reference_model: Path, tmp_path: Path) -> None:
+def test_9_destroy_node_without_stop_leaves_no_thread(shipped_model: Path, tmp_path: Path) -> None:
     env = isolate_dds()
     # cwd outside the checkout: the process embeds the installed package, as an application would
-    out = subprocess.run([sys.executable, "-c", EMBED, str(reference_model)], env=env, capture_output=True,
+    out = subprocess.run([sys.executable, "-c", EMBED, str(shipped_model)], env=env, capture_output=True,
                          text=True, timeout=120, cwd=str(tmp_path))
     assert out.returncode == 0, out.stdout + out.stderr
     threads = json.loads(out.stdout.strip().splitlines()[-1])
@@ -468,9 +467,9 @@ def test_9_destroy_node_without_stop_leaves_no_thread(reference_model: Path, tmp
     ],
     ids=["cpu_option", "empty_provider", "empty_provider_option", "typo"],
 )
-def test_10_junk_provider_configuration_is_a_fatal_start_error(reference_model: Path, args: List[str],
+def test_10_junk_provider_configuration_is_a_fatal_start_error(shipped_model: Path, args: List[str],
                                                                text: str) -> None:
-    proc = NodeProcess(["-p", "model_path:=%s" % reference_model, "-r", "__ns:=/fdcfg_%d" % PID] + args,
+    proc = NodeProcess(["-p", "model_path:=%s" % shipped_model, "-r", "__ns:=/fdcfg_%d" % PID] + args,
                        isolate_dds())
     try:
         rc = proc.wait(60.0)
