@@ -173,3 +173,24 @@ def test_shipped_sample_bag():
         assert enc == "16UC1" and arr.shape == (240, 320)
         valid = arr[arr > 0] / 1000.0
         assert valid.size > 0.9 * arr.size and 0.25 <= valid.min() and valid.max() <= 10.0
+
+
+def test_rgbd_folder_with_meta_json_to_bag(tmp_path):
+    """The project's RGB-D folder format (rgb/, depth/ mm, meta.json) replays as a bag."""
+    root = tmp_path / "room"
+    (root / "rgb").mkdir(parents=True)
+    (root / "depth").mkdir()
+    for i in range(2):
+        cv2.imwrite(str(root / "rgb" / ("%05d.png" % i)), np.full((40, 60, 3), 90, np.uint8))
+        cv2.imwrite(str(root / "depth" / ("%05d.png" % i)), np.full((40, 60), 1500 + i, np.uint16))
+    meta = {"intrinsics": {"fx": 55.0, "fy": 56.0, "cx": 29.5, "cy": 19.5, "width": 60, "height": 40}}
+    (root / "meta.json").write_text(json.dumps(meta))
+    out = tmp_path / "bag"
+    assert cli_main(["make-bag", "--rgb", str(root / "rgb"), "--depth", str(root / "depth"),
+                     "--intrinsics", str(root / "meta.json"), "--out", str(out)]) == 0
+    with bagio.BagReader(out) as bag:
+        info = bag.deserialize(next(iter(bag.messages(["/camera/camera_info"]))))
+        assert list(info.k)[:5] == [55.0, 0.0, 29.5, 0.0, 56.0]
+        depth = [bagio.decode_image(bag.deserialize(m), bagio.IMAGE)[0]
+                 for m in bag.messages(["/camera/depth/image_raw"])]
+        assert [int(d[0, 0]) for d in depth] == [1500, 1501]  # millimetres kept

@@ -13,7 +13,9 @@ Sources:
 Intrinsics (``--intrinsics FILE``): a ROS camera calibration YAML (``image_width``,
 ``image_height``, ``camera_matrix: {data: [...]}``, as written by camera_calibration),
 a ``CameraInfo``-style YAML/JSON with ``width/height/k``, or a JSON/YAML with
-``fx fy cx cy width height``; or inline ``--intrinsics fx,fy,cx,cy``.
+``fx fy cx cy width height`` (also nested under ``intrinsics``, as in an RGB-D folder's
+``meta.json``: ``--rgb F/rgb --depth F/depth --intrinsics F/meta.json``); or inline
+``--intrinsics fx,fy,cx,cy``.
 
 Output (rosbag2 v8): colour on ``/camera/image_raw`` (``rgb8``) or, with ``--compress
 jpeg|png``, ``/camera/image_raw/compressed``; ``/camera/camera_info``; ground truth on
@@ -97,6 +99,8 @@ def parse_intrinsics(spec: str, image_hw: Optional[Tuple[int, int]] = None) -> I
         raise
     except Exception as exc:  # noqa: BLE001 - any parser error: name the file
         raise MakeBagError("%s: cannot parse intrinsics: %s" % (path, exc)) from exc
+    if isinstance(d.get("intrinsics"), dict):  # an RGB-D folder's meta.json (docs/model.md)
+        d = d["intrinsics"]
     try:
         if "camera_matrix" in d:  # ROS camera_calibration YAML
             k = [float(x) for x in d["camera_matrix"]["data"]]
