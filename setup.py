@@ -38,7 +38,7 @@ setup(
     extras_require={
         "runtime": ["onnxruntime>=1.16", "opencv-python-headless>=4.5", "rosbags>=0.10", "tqdm"],
         "ros": ROS_WHEELS,
-        "train": ["torch==2.13.0", "onnx>=1.15"],
+        "train": ["torch==2.13.0", "onnx>=1.15", "matplotlib>=3.5"],  # matplotlib: the NetAdapt Pareto plot
         "test": ["pytest>=7", "ruff", "vermin", "pillow", "pyyaml", "onnx>=1.15", "colcon-common-extensions"],
     },
     zip_safe=True,

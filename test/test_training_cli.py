@@ -23,7 +23,8 @@ def test_register_does_not_import_torch() -> None:
         "print(sorted(p._subparsers._group_actions[0].choices))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "['eval', 'export', 'imagenet-npz', 'import-checkpoint', 'render', 'train']"
+    expected = "['eval', 'export', 'imagenet-npz', 'import-checkpoint', 'prune', 'render', 'train']"
+    assert out.stdout.strip() == expected
 
 
 def test_import_checkpoint_command(tmp_path) -> None:

@@ -1,4 +1,4 @@
-"""``fastdepth-ros train | render | export | import-checkpoint | eval`` subcommands.
+"""``fastdepth-ros train | render | export | import-checkpoint | eval | prune`` subcommands.
 
 The main CLI calls :func:`register`; torch is imported only inside the handlers so
 ``fastdepth-ros --help`` works on a robot without torch.  ``python -m
@@ -165,6 +165,64 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prune(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from . import latency, pareto
+    from .data import cache_root
+    from .model import FULL, PRUNED, Widths
+    from .netadapt import NetAdaptConfig, Search
+
+    default_dir = cache_root() / "netadapt" / f"{args.provider}_{args.threads}t"
+    run_dir = Path(args.run_dir) if args.run_dir else default_dir
+    cfg = NetAdaptConfig(
+        parent=str(Path(args.parent).resolve()) if args.parent else "", latency=args.latency,
+        provider=args.provider, threads=args.threads, lut_runs=args.lut_runs, lut_path=args.lut or "",
+        target_ms=args.target_ms, target_ratio=args.target_ratio, target_vs_pruned=args.target_vs_pruned,
+        reduction=args.reduction, decay=args.decay, step=args.step, min_width=args.min_width,
+        max_iterations=args.max_iterations, budget=args.budget, batch_size=args.batch_size, lr=args.lr,
+        seed=args.seed, real=list(args.real), render_share=args.render_share, val=list(args.val),
+        val_stride=args.val_stride, select=args.select, measure_every=args.measure_every,
+        long_steps=args.long_steps, long_lr=args.long_lr, points=args.points, official=not args.no_official,
+    )
+    if not (run_dir / "config.json").exists() and not args.parent:
+        print("error: --parent is needed to start a search", file=sys.stderr)
+        return 2
+    search = Search(run_dir, cfg)
+    print(f"netadapt run directory: {run_dir}", flush=True)
+    if args.stage in ("all", "lut"):
+        check_path = run_dir / "lut_check.json"
+        if not check_path.exists() or args.stage == "lut":
+            parent = search.parent().widths
+            half = Widths(tuple(max(8, w // 16 * 8) for w in parent.encoder),
+                          tuple(max(8, w // 16 * 8) for w in parent.decoder))
+            named = [("parent", parent), ("half", half)] + ([("official", PRUNED)] if parent == FULL else [])
+            result = latency.check(search.table, named)
+            check_path.write_text(json.dumps(result, indent=1))
+            for row in result["rows"]:
+                print(f"latency table check {row['name']}: predicted {row['predicted_ms']:.3f} ms, measured "
+                      f"{row['measured_ms']:.3f} ms ({100 * row['rel_error']:+.1f} %)", flush=True)
+    if args.stage in ("all", "search"):
+        log = search.run()
+        print(f"search done: {len(log['iterations']) - 1} iterations, last predicted "
+              f"{log['iterations'][-1]['predicted_ms']:.3f} ms (target {log['target_ms']:.3f})", flush=True)
+    if args.stage in ("all", "finalize", "report"):
+        rows = search.finalize() if args.stage != "report" or not (run_dir / "final.json").exists() else \
+            json.loads((run_dir / "final.json").read_text())
+        (run_dir / "final.json").write_text(json.dumps(rows, indent=1))
+        pareto.measure_rows(search.table, rows, rounds=args.rounds)
+        result = pareto.build(rows, search.write_log())
+        result["config"] = asdict(search.cfg)
+        paths = pareto.write(result, run_dir)
+        print(pareto.markdown(result))
+        if args.plot:
+            import shutil
+
+            shutil.copyfile(paths["png"], args.plot)
+        print(f"wrote {', '.join(str(p) for p in paths.values())}", flush=True)
+    return 0
+
+
 def register(subparsers) -> None:
     """Add the training subcommands to an ``argparse`` subparsers object."""
     p = subparsers.add_parser("train", help="train FastDepth on rendered indoor scenes")
@@ -251,6 +309,53 @@ def register(subparsers) -> None:
     p.add_argument("--json", help="also write the JSON result here")
     p.add_argument("--threads", type=int, default=1)
     p.set_defaults(func=_eval)
+
+    p = subparsers.add_parser(
+        "prune", help="NetAdapt: prune a full-width checkpoint for the latency measured on this runtime",
+        description="NetAdapt (Yang et al. 2018) as FastDepth used it; resumable: run the same command again "
+        "after an interruption (docs/netadapt.md)")
+    p.add_argument("--parent", help="our full-width .pth (fastdepth-ros train --preset full ...)")
+    p.add_argument("--run-dir", help="state directory (default ~/.cache/fastdepth_ros/netadapt/PROVIDER_Nt)")
+    p.add_argument("--stage", default="all", choices=["all", "lut", "search", "finalize", "report"],
+                   help="lut: check the latency table against whole networks; search: the NetAdapt loop; "
+                   "finalize: long-term fine-tunes + Pareto table/plot; report: only the table/plot")
+    p.add_argument("--latency", default="ort", choices=["ort", "macs"],
+                   help="ort: per-block tables measured on --provider; macs: MACs as a proxy (no timing)")
+    p.add_argument("--provider", default="cpu", help="ORT execution provider: cpu, cuda, tensorrt")
+    p.add_argument("--threads", type=int, default=2, help="ORT intra-op threads for all timings")
+    p.add_argument("--lut-runs", type=int, default=40, help="timed runs per table entry (the fastest counts)")
+    p.add_argument("--lut", help="latency table JSON (default: under ~/.cache/fastdepth_ros/latency/)")
+    p.add_argument("--target-ms", type=float, default=0.0, help="final latency target in ms")
+    p.add_argument("--target-ratio", type=float, default=0.0, help="... or as a fraction of the parent's")
+    p.add_argument("--target-vs-pruned", type=float, default=1.3,
+                   help="default target: the official pruned widths' latency divided by this")
+    p.add_argument("--reduction", type=float, default=0.04,
+                   help="first iteration's latency reduction, fraction of the parent's latency")
+    p.add_argument("--decay", type=float, default=0.96, help="per-iteration decay of the reduction")
+    p.add_argument("--step", type=int, default=8, help="widths are multiples of this")
+    p.add_argument("--min-width", type=int, default=8)
+    p.add_argument("--max-iterations", type=int, default=100)
+    p.add_argument("--budget", type=int, default=100, help="short-term fine-tune steps per proposal")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--lr", type=float, default=0.002, help="short-term fine-tune learning rate (constant)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--real", action="append", default=[], metavar="DIR[:FIRST-LAST]",
+                   help="RGB-D folder to fine-tune on (repeatable)")
+    p.add_argument("--render-share", type=float, default=0.3,
+                   help="fraction of each batch from rendered scenes")
+    p.add_argument("--val", action="append", default=[], metavar="DIR[:FIRST-LAST]",
+                   help="held-out RGB-D folder to select and report on (repeatable; disjoint from --real)")
+    p.add_argument("--val-stride", type=int, default=4, help="proposals are validated on every n-th frame")
+    p.add_argument("--select", default="delta1", choices=["delta1", "delta1_scaled"])
+    p.add_argument("--measure-every", type=int, default=1,
+                   help="measure the chosen network's whole latency every n iterations (0: never)")
+    p.add_argument("--long-steps", type=int, default=2000, help="long-term fine-tune steps per final point")
+    p.add_argument("--long-lr", type=float, default=0.01)
+    p.add_argument("--points", type=int, default=1, help="NetAdapt points to long-term fine-tune")
+    p.add_argument("--no-official", action="store_true", help="skip the official pruned widths' row")
+    p.add_argument("--rounds", type=int, default=3, help="interleaved measuring rounds for the Pareto table")
+    p.add_argument("--plot", help="also copy the Pareto PNG here")
+    p.set_defaults(func=_prune)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,20 +39,8 @@ def export_onnx(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     folded = fold_batchnorm(model).eval()
-    dummy = torch.rand(1, 3, *input_hw)
     tmp = path.with_suffix(".tmp.onnx")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            folded,
-            (dummy,),
-            str(tmp),
-            input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
-            opset_version=opset,
-            dynamo=False,
-            do_constant_folding=True,
-        )
+    trace_to_onnx(folded, (torch.rand(1, 3, *input_hw),), tmp, [INPUT_NAME], [OUTPUT_NAME], opset)
     if canonical_focal_px is not None:
         import onnx
 
@@ -62,6 +50,30 @@ def export_onnx(
         onnx.save(graph, str(tmp))
     tmp.replace(path)  # atomic: a node reading the file never sees half a model
     return path
+
+
+def trace_to_onnx(
+    module: nn.Module,
+    inputs: tuple,
+    path: str | Path,
+    input_names: list,
+    output_names: list,
+    opset: int = OPSET,
+) -> None:
+    """TorchScript-trace ``module`` on ``inputs`` into ``path`` with the settings every graph of
+    this package is exported with (also the single blocks that :mod:`.latency` times)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module,
+            inputs,
+            str(path),
+            input_names=input_names,
+            output_names=output_names,
+            opset_version=opset,
+            dynamo=False,
+            do_constant_folding=True,
+        )
 
 
 def onnx_session(path: str | Path, threads: int = 1):

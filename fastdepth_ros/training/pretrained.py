@@ -41,20 +41,27 @@ def _bn_params(w: dict[str, np.ndarray], name: str) -> dict[str, np.ndarray]:
     return {k: w[f"{name}.bn.{k}"] for k in ("weight", "bias", "running_mean", "running_var")}
 
 
-def _folded_norm(weight: np.ndarray, bn: dict[str, np.ndarray]) -> np.ndarray:
-    """L2 norm per output channel of the conv with BN's scale folded in."""
-    scale = bn["weight"] / np.sqrt(bn["running_var"] + TF_BN_EPS)
+def folded_norm(weight: np.ndarray, bn: dict[str, np.ndarray], eps: float = TF_BN_EPS) -> np.ndarray:
+    """L2 norm per output channel of the conv with BN's scale folded in (``eps``: that BN's)."""
+    scale = bn["weight"] / np.sqrt(bn["running_var"] + eps)
     return np.linalg.norm(weight.reshape(weight.shape[0], -1), axis=1) * np.abs(scale)
 
 
-def select_channels(weight: np.ndarray, bn: dict[str, np.ndarray], keep: int) -> np.ndarray:
-    """Indices (sorted) of the ``keep`` output channels with the largest folded-filter norm."""
-    if keep > weight.shape[0]:
-        raise ValueError(f"cannot keep {keep} of {weight.shape[0]} channels")
-    if keep == weight.shape[0]:
+def top_channels(scores: np.ndarray, keep: int) -> np.ndarray:
+    """Indices (sorted) of the ``keep`` largest scores; ties go to the lower index."""
+    if keep > scores.shape[0]:
+        raise ValueError(f"cannot keep {keep} of {scores.shape[0]} channels")
+    if keep == scores.shape[0]:
         return np.arange(keep)
-    order = np.argsort(-_folded_norm(weight, bn), kind="stable")
+    order = np.argsort(-scores, kind="stable")
     return np.sort(order[:keep])
+
+
+def select_channels(
+    weight: np.ndarray, bn: dict[str, np.ndarray], keep: int, eps: float = TF_BN_EPS
+) -> np.ndarray:
+    """Indices (sorted) of the ``keep`` output channels with the largest folded-filter norm."""
+    return top_channels(folded_norm(weight, bn, eps), keep)
 
 
 def _copy_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d, weight: np.ndarray, stats: dict) -> None:

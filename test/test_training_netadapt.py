@@ -1,0 +1,277 @@
+"""NetAdapt (``fastdepth-ros prune``): channel surgery, proposals from the latency table, the
+whole loop on a tiny model with the MAC table (interrupted and resumed), the Pareto output,
+and the measured ORT table against a whole-network measurement."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from test_training_folders import write_folder  # noqa: E402
+
+from fastdepth_ros.training import latency, netadapt, pareto  # noqa: E402
+from fastdepth_ros.training.cli import main as train_cli  # noqa: E402
+from fastdepth_ros.training.model import FULL, PRUNED, FastDepth, Widths  # noqa: E402
+from fastdepth_ros.training.train import save_checkpoint  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+#: A parent small enough to fine-tune in milliseconds (skip pairs: conv1=dec4, conv3=dec3, conv5=dec2).
+TINY = Widths((16, 16, 16, 24, 24, 32, 32, 32, 32, 32, 32, 32, 40, 40), (32, 32, 24, 16, 16))
+
+
+def _randomise_bn(model: FastDepth, seed: int = 0) -> FastDepth:
+    """Non-trivial BN statistics, so channel norms differ and eval outputs are not degenerate."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.copy_(0.5 + torch.rand(m.weight.shape, generator=g))
+                m.bias.copy_(0.1 * torch.randn(m.bias.shape, generator=g))
+                m.running_mean.copy_(0.1 * torch.randn(m.running_mean.shape, generator=g))
+                m.running_var.copy_(0.5 + torch.rand(m.running_var.shape, generator=g))
+    return model
+
+
+def test_groups_cover_every_slot_once_and_tie_the_skip_pairs() -> None:
+    slots = [s for g in netadapt.GROUPS for s in g.slots]
+    assert len(slots) == 19 and len(set(slots)) == 19 and len(netadapt.GROUPS) == 16
+    pairs = {g.name: g.slots for g in netadapt.GROUPS if len(g.slots) == 2}
+    assert pairs == {
+        "conv1+decode_conv4": (("enc", 1), ("dec", 4)),
+        "conv3+decode_conv3": (("enc", 3), ("dec", 3)),
+        "conv5+decode_conv2": (("enc", 5), ("dec", 2)),
+    }
+    group = next(g for g in netadapt.GROUPS if g.name == "conv5+decode_conv2")
+    w = netadapt.with_width(PRUNED, group, 200)
+    assert w.encoder[5] == 200 and w.decoder[1] == 200
+    FastDepth(w.encoder, w.decoder)  # the skip-add constraint holds
+
+
+def test_pruning_equals_silencing_the_dropped_channels() -> None:
+    """The pruned network computes exactly what the parent computes when the dropped channels
+    are forced to zero (BN scale and shift 0 in every layer that writes them)."""
+    torch.manual_seed(0)
+    parent = _randomise_bn(FastDepth(TINY.encoder, TINY.decoder)).eval()
+    narrow = Widths((8,) + TINY.encoder[1:5] + (16,) + TINY.encoder[6:], (16, 16) + TINY.decoder[2:4] + (8,))
+    pruned = netadapt.prune_to(parent, narrow).eval()
+    assert pruned.widths == narrow
+    keep = netadapt.kept_channels(parent, narrow)
+    silenced = FastDepth(TINY.encoder, TINY.decoder)
+    silenced.load_state_dict(parent.state_dict())
+    silenced.eval()
+    with torch.no_grad():
+        for layer in netadapt.layers():
+            if layer.out_slot is None:
+                continue
+            drop = np.setdiff1d(np.arange(netadapt.width_of(TINY, layer.out_slot)), keep[layer.out_slot])
+            bn = silenced.get_submodule(layer.bn)
+            bn.weight[drop] = 0.0
+            bn.bias[drop] = 0.0
+    x = torch.rand(1, 3, 224, 224, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        a, b, full = pruned(x), silenced(x), parent(x)
+    assert torch.allclose(a, b, atol=1e-5)
+    assert not torch.allclose(a, full, atol=1e-3)  # it did drop something
+    same = netadapt.prune_to(parent, TINY).eval()
+    with torch.no_grad():
+        assert torch.equal(same(x), full)
+
+
+def test_kept_channels_are_the_largest_norms_and_shared_by_a_skip_pair() -> None:
+    torch.manual_seed(0)
+    parent = _randomise_bn(FastDepth(TINY.encoder, TINY.decoder))
+    with torch.no_grad():  # make channels 3 and 7 of conv5 and decode_conv2 the two weakest
+        for name in ("conv5.3", "decode_conv2.1.0"):
+            parent.get_submodule(name).weight[[3, 7]] *= 1e-3
+    group = next(g for g in netadapt.GROUPS if g.name == "conv5+decode_conv2")
+    keep = netadapt.kept_channels(parent, netadapt.with_width(TINY, group, 30))
+    assert set(range(32)) - set(keep[("enc", 5)].tolist()) == {3, 7}
+    assert np.array_equal(keep[("enc", 5)], keep[("dec", 2)])
+
+
+def test_blocks_sum_to_the_network_macs() -> None:
+    from fastdepth_ros.training.macs import count_macs
+
+    for widths in (FULL, PRUNED, TINY):
+        bs = latency.blocks(widths)
+        assert len(bs) == 20 and [b.kind for b in bs[:2]] == ["stem", "mobilenet"]
+        assert sum(b.skip for b in bs) == 3
+        assert sum(b.macs for b in bs) == count_macs(FastDepth(widths.encoder, widths.decoder))
+    assert sum(b.macs for b in latency.blocks(PRUNED)) == 366_393_384  # the reference layer table
+
+
+def test_proposal_is_the_widest_that_meets_the_budget() -> None:
+    table = latency.LatencyTable(latency.MacsMeasure())
+    cfg = netadapt.NetAdaptConfig(step=8, min_width=8)
+    group = next(g for g in netadapt.GROUPS if g.name == "conv12")
+    now = table.predict(PRUNED)
+    w = netadapt.propose(table, PRUNED, group, now - 5.0, cfg)
+    assert w is not None and w % 8 == 0 and w < PRUNED.encoder[12]
+    assert table.predict(netadapt.with_width(PRUNED, group, w)) <= now - 5.0
+    assert table.predict(netadapt.with_width(PRUNED, group, w + 8)) > now - 5.0
+    assert netadapt.propose(table, PRUNED, group, 1.0, cfg) is None  # unreachable by one layer
+
+
+def test_validation_must_not_overlap_the_fine_tune_frames(tmp_path) -> None:
+    netadapt.check_disjoint([f"{tmp_path}/a:0-798"], [f"{tmp_path}/a:800-998", f"{tmp_path}/b", "nyu_sample"])
+    with pytest.raises(ValueError, match="overlaps"):
+        netadapt.check_disjoint([f"{tmp_path}/a:0-800"], [f"{tmp_path}/a:800-998"])
+    with pytest.raises(ValueError, match="overlaps"):
+        netadapt.check_disjoint([f"{tmp_path}/a"], [f"{tmp_path}/a:5-6"])
+
+
+def _tiny_parent(tmp_path: Path) -> Path:
+    from fastdepth_ros.training.train import TrainConfig
+
+    torch.manual_seed(0)
+    model = _randomise_bn(FastDepth(TINY.encoder, TINY.decoder))
+    path = tmp_path / "parent.pth"
+    save_checkpoint(path, model, torch.optim.SGD(model.parameters(), lr=0.1), 0, TrainConfig())
+    return path
+
+
+def _prune_args(tmp_path: Path, parent: Path, *extra: str) -> list[str]:
+    train, val = tmp_path / "train_rec", tmp_path / "val_rec"
+    if not train.exists():
+        write_folder(train, n=3)
+        write_folder(val, n=2, fx=300.0)
+    return [
+        "prune",
+        "--parent",
+        str(parent),
+        "--run-dir",
+        str(tmp_path / "run"),
+        "--latency",
+        "macs",
+        "--real",
+        str(train),
+        "--val",
+        str(val),
+        "--render-share",
+        "0",
+        "--val-stride",
+        "1",
+        "--target-ratio",
+        "0.7",
+        "--reduction",
+        "0.03",
+        "--decay",
+        "1.0",
+        "--budget",
+        "2",
+        "--batch-size",
+        "2",
+        "--long-steps",
+        "2",
+        "--rounds",
+        "1",
+        "--select",
+        "delta1_scaled",
+        *extra,
+    ]
+
+
+def test_smoke_whole_loop_with_the_mac_table_interrupted_and_resumed(tmp_path, monkeypatch) -> None:
+    """The whole command on a tiny parent with the MAC table: killed after a few proposals of
+    the first iteration, the same command finishes the search without redoing them, and then
+    long-term fine-tunes the final point and writes the Pareto table and plot."""
+    monkeypatch.setenv("FASTDEPTH_CACHE_DIR", str(tmp_path / "cache"))
+    parent = _tiny_parent(tmp_path)
+    calls = []
+    real_finetune = netadapt.Search.finetune
+
+    def flaky(self, model, iteration, on_step=None):
+        calls.append((iteration, model.widths))
+        if len(calls) == 4:
+            raise KeyboardInterrupt  # the machine went away mid-iteration
+        return real_finetune(self, model, iteration, on_step)
+
+    monkeypatch.setattr(netadapt.Search, "finetune", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        train_cli(_prune_args(tmp_path, parent, "--stage", "search"))
+    first_dir = tmp_path / "run" / "iter_001"
+    assert (
+        len(list((first_dir / "proposals").glob("*.json"))) == 3 and not (first_dir / "state.json").exists()
+    )
+
+    seen = []
+
+    def counted(self, model, iteration, on_step=None):
+        seen.append((iteration, model.widths))
+        return real_finetune(self, model, iteration, on_step)
+
+    monkeypatch.setattr(netadapt.Search, "finetune", counted)
+    assert train_cli(_prune_args(tmp_path, parent)) == 0
+    run = tmp_path / "run"
+    log = json.loads((run / "log.json").read_text())
+    its = log["iterations"]
+    assert len(its) >= 3 and its[0]["chosen"] == "parent", its
+    # iteration 1 resumed: only the 13 proposals not finished before the interruption ran again
+    first = its[1]
+    assert sum(1 for it, _ in seen if it == 1) == len(first["proposals"]) - 3
+    # every iteration met its budget, chose its best proposal, and latency fell monotonically
+    preds = [s["predicted_ms"] for s in its]
+    assert all(b < a for a, b in zip(preds, preds[1:]))
+    assert preds[-1] <= log["target_ms"] < preds[-2]
+    for s in its[1:]:
+        assert s["predicted_ms"] <= s["budget_ms"] + 1e-9
+        assert s["score"] == max(p["score"] for p in s["proposals"])
+        assert s["measured_ms"] == pytest.approx(s["predicted_ms"])  # the MAC table is exact
+        assert {"widths", "predicted_ms", "measured_ms", "val"} <= set(s)
+        assert not list((run / f"iter_{s['iteration']:03d}" / "proposals").glob("*.pth"))
+    final = FastDepth(
+        **torch.load(run / "long" / f"netadapt_iter{len(its) - 1:03d}" / "last.pth", weights_only=True)[
+            "model_config"
+        ]
+    )
+    assert final.widths == netadapt._widths(its[-1])
+    result = json.loads((run / "pareto.json").read_text())
+    kinds = [r["kind"] for r in result["rows"]]
+    assert (
+        kinds.count("parent") == 1
+        and kinds.count("netadapt") == 1
+        and kinds.count("short-term") == len(its) - 1
+    )
+    assert "official" not in kinds  # the tiny parent is narrower than model.PRUNED
+    assert any(r.get("pareto") for r in result["rows"])
+    png = (run / "pareto.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    assert "| parent |" in (run / "pareto.md").read_text()
+    # a rerun has nothing left to do
+    seen.clear()
+    assert train_cli(_prune_args(tmp_path, parent, "--stage", "search")) == 0 and not seen
+
+
+def test_pareto_front() -> None:
+    pts = [(10.0, 0.7), (5.0, 0.7), (5.0, 0.6), (3.0, 0.5), (12.0, 0.8)]
+    assert pareto.pareto_front(pts) == [False, True, False, True, True]
+
+
+def test_ort_table_predicts_the_whole_network_relation(tmp_path) -> None:
+    """Blocks measured one by one on ORT CPU add up to the whole network's latency.  On a
+    loaded box only relations are asserted: a 4x wider network is predicted and measured
+    slower, and the prediction is within a factor of 2.5 of the measurement."""
+    table = latency.LatencyTable(
+        latency.OrtMeasure("cpu", threads=1, runs=15), tmp_path / "lut.json", input_hw=(128, 128)
+    )
+    small = Widths((8,) * 14, (8,) * 5)
+    wide = Widths((32,) * 14, (32,) * 5)
+    check = latency.check(table, [("small", small), ("wide", wide)])
+    rows = {r["name"]: r for r in check["rows"]}
+    assert rows["wide"]["predicted_ms"] > 1.5 * rows["small"]["predicted_ms"]
+    assert rows["wide"]["measured_ms"] > rows["small"]["measured_ms"]
+    for r in rows.values():
+        assert 1 / 2.5 < r["predicted_ms"] / r["measured_ms"] < 2.5, r
+    assert check["overhead_ms"] > 0
+    saved = json.loads((tmp_path / "lut.json").read_text())
+    assert len(saved["entries"]) == len({b.key for w in (small, wide) for b in latency.blocks(w, (128, 128))})
+    again = latency.LatencyTable(latency.MacsMeasure(), tmp_path / "lut.json", input_hw=(128, 128))
+    assert again.predict(small) == pytest.approx(
+        rows["small"]["predicted_ms"], abs=1e-3
+    )  # served from the file
