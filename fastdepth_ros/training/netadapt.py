@@ -305,14 +305,27 @@ def propose(
     table: LatencyTable, widths: Widths, group: Group, budget_ms: float, cfg: NetAdaptConfig
 ) -> int | None:
     """The largest width of ``group`` (a multiple of ``step``, >= ``min_width``, below the
-    current one) whose network meets ``budget_ms``; None if even the narrowest does not."""
+    current one) whose network meets ``budget_ms``; None if even the narrowest does not.
+
+    Binary search over the candidate widths (latency grows with width), so a measured table
+    needs ~log2(width/step) new entries per unit instead of one per candidate."""
     current = group_width(widths, group)
-    w = (current - 1) // cfg.step * cfg.step
-    while w >= cfg.min_width:
-        if table.predict(with_width(widths, group, w)) <= budget_ms:
-            return w
-        w -= cfg.step
-    return None
+    candidates = list(range(cfg.min_width, (current - 1) // cfg.step * cfg.step + 1, cfg.step))
+    candidates = [w for w in candidates if w % cfg.step == 0]
+
+    def fits(w: int) -> bool:
+        return table.predict(with_width(widths, group, w)) <= budget_ms
+
+    if not candidates or not fits(candidates[0]):
+        return None
+    lo, hi = 0, len(candidates)  # candidates[lo] fits; candidates[hi:] do not (or do not exist)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if fits(candidates[mid]):
+            lo = mid
+        else:
+            hi = mid
+    return candidates[lo]
 
 
 def _score(metrics: dict, select: str) -> float:
