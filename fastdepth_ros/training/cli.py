@@ -198,7 +198,7 @@ def _prune(args: argparse.Namespace) -> int:
             half = Widths(tuple(max(8, w // 16 * 8) for w in parent.encoder),
                           tuple(max(8, w // 16 * 8) for w in parent.decoder))
             named = [("parent", parent), ("half", half)] + ([("official", PRUNED)] if parent == FULL else [])
-            result = latency.check(search.table, named)
+            result = latency.check(search.table, named, rounds=args.rounds, refine=args.refine)
             check_path.write_text(json.dumps(result, indent=1))
             for row in result["rows"]:
                 print(f"latency table check {row['name']}: predicted {row['predicted_ms']:.3f} ms, measured "
@@ -330,13 +330,13 @@ def register(subparsers) -> None:
     p.add_argument("--target-ratio", type=float, default=0.0, help="... or as a fraction of the parent's")
     p.add_argument("--target-vs-pruned", type=float, default=1.3,
                    help="default target: the official pruned widths' latency divided by this")
-    p.add_argument("--reduction", type=float, default=0.04,
+    p.add_argument("--reduction", type=float, default=0.05,
                    help="first iteration's latency reduction, fraction of the parent's latency")
     p.add_argument("--decay", type=float, default=0.96, help="per-iteration decay of the reduction")
     p.add_argument("--step", type=int, default=8, help="widths are multiples of this")
     p.add_argument("--min-width", type=int, default=8)
     p.add_argument("--max-iterations", type=int, default=100)
-    p.add_argument("--budget", type=int, default=100, help="short-term fine-tune steps per proposal")
+    p.add_argument("--budget", type=int, default=50, help="short-term fine-tune steps per proposal")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--lr", type=float, default=0.002, help="short-term fine-tune learning rate (constant)")
     p.add_argument("--seed", type=int, default=0)
@@ -355,7 +355,10 @@ def register(subparsers) -> None:
     p.add_argument("--long-lr", type=float, default=0.01)
     p.add_argument("--points", type=int, default=1, help="NetAdapt points to long-term fine-tune")
     p.add_argument("--no-official", action="store_true", help="skip the official pruned widths' row")
-    p.add_argument("--rounds", type=int, default=3, help="interleaved measuring rounds for the Pareto table")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="interleaved whole-network measuring rounds (table check, Pareto table)")
+    p.add_argument("--refine", type=int, default=2,
+                   help="extra measuring passes over the checked networks' table entries (stage lut)")
     p.add_argument("--plot", help="also copy the Pareto PNG here")
     p.set_defaults(func=_prune)
 

@@ -203,13 +203,13 @@ class NetAdaptConfig:
     target_ms: float = 0.0  # absolute target; 0: target_ratio x the parent's predicted latency
     target_ratio: float = 0.0  # 0: the official pruned widths' predicted latency / target_vs_pruned
     target_vs_pruned: float = 1.3
-    reduction: float = 0.04  # first iteration's reduction, a fraction of the parent's latency
+    reduction: float = 0.05  # first iteration's reduction, a fraction of the parent's latency
     decay: float = 0.96
     step: int = 8  # widths are multiples of this (NetAdapt's and TensorRT's granularity)
     min_width: int = 8
     max_iterations: int = 100
     # short-term fine-tune per proposal
-    budget: int = 100  # SGD steps
+    budget: int = 50  # SGD steps of batch_size (400 images at the defaults)
     batch_size: int = 8
     lr: float = 0.002
     momentum: float = 0.9
@@ -369,6 +369,12 @@ def _write_json(path: Path, obj) -> None:
     tmp.replace(path)
 
 
+#: Settings a resumed search takes from the new command line; all others stay as stored,
+#: because they define what the finished iterations did.
+RESUME_MAY_CHANGE = ("max_iterations", "measure_every", "threads_torch", "long_steps", "long_lr", "points",
+                     "official")
+
+
 class Search:
     """One resumable NetAdapt search in ``run_dir`` (see the module doc for the layout)."""
 
@@ -383,11 +389,15 @@ class Search:
         saved = self.dir / "config.json"
         if saved.exists():
             stored = NetAdaptConfig.from_dict(json.loads(saved.read_text()))
-            if cfg is not None and asdict(cfg) != asdict(stored):
-                changed = [k for k, v in asdict(cfg).items() if asdict(stored)[k] != v]
-                print(
-                    f"resuming {self.dir} with its stored config (ignoring changes to {changed})", flush=True
-                )
+            if cfg is not None:
+                new, old = asdict(cfg), asdict(stored)
+                for k in RESUME_MAY_CHANGE:
+                    setattr(stored, k, new[k])
+                ignored = [k for k in new if new[k] != old[k] and k not in RESUME_MAY_CHANGE]
+                if ignored:
+                    print(f"resuming {self.dir}: keeping its stored {ignored} (they define the search)",
+                          flush=True)
+                _write_json(saved, asdict(stored))
             cfg = stored
         elif cfg is None:
             raise FileNotFoundError(f"{saved} missing: start a search with a config")
@@ -540,10 +550,12 @@ class Search:
         reduction = cfg.reduction * cfg.decay ** (k - 1) * parent_ms
         budget_ms = max(prev["predicted_ms"] - reduction, target)
         proposals = []
+        t0, n0 = time.monotonic(), len(self.table.entries)
         for group in GROUPS:
             w = propose(self.table, widths, group, budget_ms, cfg)
             if w is not None:
                 proposals.append((group, w))
+        propose_s, measured_entries = time.monotonic() - t0, len(self.table.entries) - n0
         if not proposals:
             return None
         start = _load_model(Path(prev["model"]))
@@ -559,8 +571,11 @@ class Search:
                     results.append(json.loads(record_path.read_text()))
                     continue
                 model = prune_to(start, with_width(widths, group, w))
+                t0 = time.monotonic()
                 loss = self.finetune(model, k, on_step=lambda loss: bar.update(1, loss=loss))
+                t1 = time.monotonic()
                 metrics = self.validate(model, cfg.val_stride)
+                seconds = {"finetune_s": round(t1 - t0, 2), "validate_s": round(time.monotonic() - t1, 2)}
                 record = {
                     "group": group.name,
                     "width": w,
@@ -570,18 +585,21 @@ class Search:
                     "loss": loss,
                     "score": _score(metrics, cfg.select),
                     "val": _summary(metrics),
+                    **seconds,
                 }
                 _save_model(d / "proposals" / f"{group.name}.pth", model)
                 _write_json(record_path, record)  # after the weights: a record means both exist
                 results.append(record)
-                bar.update(0, score=record["score"])
+                bar.info["score"] = record["score"]  # shown with the next step
         # ties (a tiny or untrained model scores 0 everywhere) go to the mildest cut
         best = max(results, key=lambda r: (r["score"], r["predicted_ms"]))
         model_path = d / "model.pth"
         shutil.copyfile(d / "proposals" / f"{best['group']}.pth", model_path)
         measured = None
+        t0 = time.monotonic()
         if cfg.measure_every and k % cfg.measure_every == 0:
             measured = self.measured_ms(_load_model(model_path))
+        measure_s = time.monotonic() - t0
         state = {
             "iteration": k,
             "widths": best["widths"],
@@ -593,6 +611,8 @@ class Search:
             "val": best["val"],
             "model": str(model_path.resolve()),
             "proposals": results,
+            "seconds": {"propose_s": round(propose_s, 2), "new_table_entries": measured_entries,
+                        "measure_s": round(measure_s, 2)},
             "time": time.time(),
         }
         _write_json(d / "state.json", state)

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# NetAdapt for the runtime this machine runs (docs/netadapt.md), in two resumable steps:
+#   1. the full-width parent: the default model's recipe (scripts/train_default_model.sh,
+#      VARIANT=baseline) at --preset full, unless $PARENT is given;
+#   2. fastdepth-ros prune: latency tables on $PROVIDER with $THREADS threads, the NetAdapt
+#      search, long-term fine-tunes, the Pareto table and plot (docs/netadapt_pareto.png).
+# Run it again after an interruption: both steps continue where they stopped.
+#   SHARED=../shared PROVIDER=cpu THREADS=2 scripts/prune_default_model.sh [more prune flags]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SHARED="${SHARED:-../shared}"
+CACHE="${FASTDEPTH_CACHE_DIR:-$HOME/.cache/fastdepth_ros}"
+PROVIDER="${PROVIDER:-cpu}"
+THREADS="${THREADS:-2}"
+PARENT_STEPS="${PARENT_STEPS:-3600}"
+PARENT_DIR="${PARENT_DIR:-$CACHE/runs/real-full}"
+PRUNE_DIR="${PRUNE_DIR:-$CACHE/netadapt/$PROVIDER-${THREADS}t}"
+if [ -z "${PARENT:-}" ]; then
+  RUN_DIR="$PARENT_DIR" VARIANT=baseline STEPS="$PARENT_STEPS" scripts/train_default_model.sh --preset full
+  PARENT="$PARENT_DIR/last.pth"
+fi
+exec .venv/bin/fastdepth-ros prune --parent "$PARENT" --run-dir "$PRUNE_DIR" \
+  --provider "$PROVIDER" --threads "$THREADS" \
+  --real "$SHARED/realdata/7scenes_redkitchen:0-798" \
+  --real "$SHARED/realdata/replica_office0_synthetic" --render-share 0.3 \
+  --val "$SHARED/realdata/7scenes_redkitchen:800-998" --val "$SHARED/realdata/realsense_office" \
+  --plot docs/netadapt_pareto.png "$@"
