@@ -15,9 +15,9 @@ torch = pytest.importorskip("torch")
 from test_training_folders import write_folder  # noqa: E402
 
 from fastdepth_ros.training import latency, netadapt, pareto  # noqa: E402
+from fastdepth_ros.training.checkpoint import save_checkpoint  # noqa: E402
 from fastdepth_ros.training.cli import main as train_cli  # noqa: E402
 from fastdepth_ros.training.model import FULL, PRUNED, FastDepth, Widths  # noqa: E402
-from fastdepth_ros.training.train import save_checkpoint  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

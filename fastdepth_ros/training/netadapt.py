@@ -357,7 +357,7 @@ def _save_model(path: Path, model: FastDepth, extra: dict | None = None) -> None
 
 
 def _load_model(path: Path) -> FastDepth:
-    from .train import load_model
+    from .checkpoint import load_model
 
     return load_model(path)[0].train()
 
@@ -411,7 +411,7 @@ class Search:
 
     # ---------------------------------------------------------------- pieces
     def val_sets(self, stride: int):
-        from .mixture import ValidationSet, validation_sets
+        from .evaluate import ValidationSet, validation_sets
 
         if self._val is None:
             self._val = validation_sets(self.cfg.val)
@@ -420,7 +420,7 @@ class Search:
         return [ValidationSet(v.name, v.samples[::stride], v.focal_px) for v in self._val]
 
     def validate(self, model: FastDepth, stride: int) -> dict:
-        from .mixture import evaluate_sets
+        from .evaluate import evaluate_sets
 
         if not self.cfg.val:
             raise ValueError("NetAdapt needs held-out validation folders (--val)")
@@ -647,7 +647,8 @@ class Search:
     def long_finetune(self, label: str, init: Path) -> dict:
         """Resumable :func:`.train.train` from ``init`` for ``long_steps`` (cosine schedule),
         then validation on every frame of the held-out folders."""
-        from .train import load_model, train
+        from .checkpoint import load_model
+        from .train import train
 
         cfg = self.cfg
         out = self.dir / "long" / label
