@@ -371,8 +371,15 @@ def _write_json(path: Path, obj) -> None:
 
 #: Settings a resumed search takes from the new command line; all others stay as stored,
 #: because they define what the finished iterations did.
-RESUME_MAY_CHANGE = ("max_iterations", "measure_every", "threads_torch", "long_steps", "long_lr", "points",
-                     "official")
+RESUME_MAY_CHANGE = (
+    "max_iterations",
+    "measure_every",
+    "threads_torch",
+    "long_steps",
+    "long_lr",
+    "points",
+    "official",
+)
 
 
 class Search:
@@ -395,8 +402,10 @@ class Search:
                     setattr(stored, k, new[k])
                 ignored = [k for k in new if new[k] != old[k] and k not in RESUME_MAY_CHANGE]
                 if ignored:
-                    print(f"resuming {self.dir}: keeping its stored {ignored} (they define the search)",
-                          flush=True)
+                    print(
+                        f"resuming {self.dir}: keeping its stored {ignored} (they define the search)",
+                        flush=True,
+                    )
                 _write_json(saved, asdict(stored))
             cfg = stored
         elif cfg is None:
@@ -611,8 +620,11 @@ class Search:
             "val": best["val"],
             "model": str(model_path.resolve()),
             "proposals": results,
-            "seconds": {"propose_s": round(propose_s, 2), "new_table_entries": measured_entries,
-                        "measure_s": round(measure_s, 2)},
+            "seconds": {
+                "propose_s": round(propose_s, 2),
+                "new_table_entries": measured_entries,
+                "measure_s": round(measure_s, 2),
+            },
             "time": time.time(),
         }
         _write_json(d / "state.json", state)
