@@ -141,40 +141,12 @@ def _prune_args(tmp_path: Path, parent: Path, *extra: str) -> list[str]:
     if not train.exists():
         write_folder(train, n=3)
         write_folder(val, n=2, fx=300.0)
-    return [
-        "prune",
-        "--parent",
-        str(parent),
-        "--run-dir",
-        str(tmp_path / "run"),
-        "--latency",
-        "macs",
-        "--real",
-        str(train),
-        "--val",
-        str(val),
-        "--render-share",
-        "0",
-        "--val-stride",
-        "1",
-        "--target-ratio",
-        "0.7",
-        "--reduction",
-        "0.03",
-        "--decay",
-        "1.0",
-        "--budget",
-        "2",
-        "--batch-size",
-        "2",
-        "--long-steps",
-        "2",
-        "--rounds",
-        "1",
-        "--select",
-        "delta1_scaled",
-        *extra,
-    ]
+    flags = (
+        "--latency macs --render-share 0 --val-stride 1 --target-ratio 0.7 --reduction 0.03 --decay 1.0 "
+        "--budget 2 --batch-size 2 --long-steps 2 --rounds 1 --select delta1_scaled --workers 0"
+    ).split()
+    paths = ["--parent", str(parent), "--run-dir", str(tmp_path / "run"), "--real", str(train)]
+    return ["prune", *paths, "--val", str(val), *flags, *extra]
 
 
 def test_smoke_whole_loop_with_the_mac_table_interrupted_and_resumed(tmp_path, monkeypatch) -> None:
@@ -275,3 +247,15 @@ def test_ort_table_predicts_the_whole_network_relation(tmp_path) -> None:
     assert again.predict(small) == pytest.approx(
         rows["small"]["predicted_ms"], abs=1e-3
     )  # served from the file
+
+
+def test_a_resumed_search_keeps_what_defines_it(tmp_path, capsys) -> None:
+    table = latency.LatencyTable(latency.MacsMeasure())
+    first = netadapt.NetAdaptConfig(parent="p.pth", latency="macs", budget=50, long_steps=2000)
+    netadapt.Search(tmp_path, first, table=table)
+    again = netadapt.NetAdaptConfig(parent="p.pth", latency="macs",
+                                    budget=7, long_steps=300, max_iterations=3)
+    cfg = netadapt.Search(tmp_path, again, table=table).cfg
+    assert (cfg.budget, cfg.long_steps, cfg.max_iterations) == (50, 300, 3)
+    assert "keeping its stored ['budget']" in capsys.readouterr().out
+    assert netadapt.Search(tmp_path, table=table).cfg.long_steps == 300  # written back

@@ -181,7 +181,7 @@ def _prune(args: argparse.Namespace) -> int:
         target_ms=args.target_ms, target_ratio=args.target_ratio, target_vs_pruned=args.target_vs_pruned,
         reduction=args.reduction, decay=args.decay, step=args.step, min_width=args.min_width,
         max_iterations=args.max_iterations, budget=args.budget, batch_size=args.batch_size, lr=args.lr,
-        seed=args.seed, threads_torch=args.torch_threads, real=list(args.real),
+        seed=args.seed, threads_torch=args.torch_threads, workers=args.workers, real=list(args.real),
         render_share=args.render_share, val=list(args.val),
         val_stride=args.val_stride, select=args.select, measure_every=args.measure_every,
         long_steps=args.long_steps, long_lr=args.long_lr, points=args.points, official=not args.no_official,
@@ -341,6 +341,7 @@ def register(subparsers) -> None:
     p.add_argument("--lr", type=float, default=0.002, help="short-term fine-tune learning rate (constant)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--torch-threads", type=int, default=1, help="torch intra-op threads for the fine-tunes")
+    p.add_argument("--workers", type=int, default=1, help="data loader processes for the fine-tunes")
     p.add_argument("--real", action="append", default=[], metavar="DIR[:FIRST-LAST]",
                    help="RGB-D folder to fine-tune on (repeatable)")
     p.add_argument("--render-share", type=float, default=0.3,

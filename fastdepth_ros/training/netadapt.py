@@ -216,6 +216,7 @@ class NetAdaptConfig:
     weight_decay: float = 1e-4
     seed: int = 0
     threads_torch: int = 1
+    workers: int = 1  # data loader processes for the fine-tunes
     real: list = field(default_factory=list)
     render_share: float = 0.3
     scenes: int = 12000
@@ -254,7 +255,7 @@ class NetAdaptConfig:
             scenes=self.scenes,
             min_scenes=self.min_scenes,
             render_workers=0,
-            workers=0,
+            workers=self.workers,
             warmup_steps=0,
         )
         base.update(overrides)
@@ -375,6 +376,7 @@ RESUME_MAY_CHANGE = (
     "max_iterations",
     "measure_every",
     "threads_torch",
+    "workers",
     "long_steps",
     "long_lr",
     "points",
@@ -452,7 +454,7 @@ class Search:
             mixture,
             batch_size=cfg.batch_size,
             sampler=range(first, first + cfg.budget * cfg.batch_size),
-            num_workers=0,
+            num_workers=cfg.workers,
             worker_init_fn=_one_thread,
         )
         opt = torch.optim.SGD(
@@ -513,8 +515,14 @@ class Search:
             "model": str(Path(self.cfg.parent).resolve()),
             "time": time.time(),
         }
+        state["target_ms"] = schedule_target(self.cfg, self.table, model.widths)
         _write_json(path, state)
         return state
+
+    def target(self) -> float:
+        """The final target, fixed when the search started (a refined table does not move it)."""
+        state = self.start_state()
+        return state.get("target_ms") or schedule_target(self.cfg, self.table, _widths(state))
 
     def write_log(self) -> dict:
         states = [self.start_state()] + self.completed()
@@ -522,7 +530,7 @@ class Search:
         log = {
             "config": asdict(self.cfg),
             "table": self.table.desc,
-            "target_ms": schedule_target(self.cfg, self.table, _widths(states[0])),
+            "target_ms": self.target(),
             "parent_predicted_ms": parent_ms,
             "iterations": states,
         }
@@ -535,7 +543,7 @@ class Search:
         cfg = self.cfg
         states = [self.start_state()] + self.completed()
         parent_ms = states[0]["predicted_ms"]
-        target = schedule_target(cfg, self.table, _widths(states[0]))
+        target = self.target()
         print(
             f"netadapt: parent {parent_ms:.3f} ms predicted, target {target:.3f} ms "
             f"({self.table.desc.get('measure')}); {len(states) - 1} iterations done",
@@ -577,8 +585,10 @@ class Search:
             for group, w in proposals:
                 record_path = d / "proposals" / f"{group.name}.json"
                 if record_path.exists():
-                    results.append(json.loads(record_path.read_text()))
-                    continue
+                    record = json.loads(record_path.read_text())
+                    if record["width"] == w:  # the table may have changed since (refined)
+                        results.append(record)
+                        continue
                 model = prune_to(start, with_width(widths, group, w))
                 t0 = time.monotonic()
                 loss = self.finetune(model, k, on_step=lambda loss: bar.update(1, loss=loss))
