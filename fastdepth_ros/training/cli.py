@@ -166,14 +166,12 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _prune(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
 
-    from . import latency, pareto
+    from . import pareto
     from .data import cache_root
-    from .model import FULL, PRUNED, Widths
     from .netadapt import NetAdaptConfig, Search
 
-    default_dir = cache_root() / "netadapt" / f"{args.provider}_{args.threads}t"
+    default_dir = cache_root() / "netadapt" / f"{args.provider}-{args.threads}t"
     run_dir = Path(args.run_dir) if args.run_dir else default_dir
     cfg = NetAdaptConfig(
         parent=str(Path(args.parent).resolve()) if args.parent else "", latency=args.latency,
@@ -191,36 +189,18 @@ def _prune(args: argparse.Namespace) -> int:
         return 2
     search = Search(run_dir, cfg)
     print(f"netadapt run directory: {run_dir}", flush=True)
-    if args.stage in ("all", "lut"):
-        check_path = run_dir / "lut_check.json"
-        if not check_path.exists() or args.stage == "lut":
-            parent = search.parent().widths
-            half = Widths(tuple(max(8, w // 16 * 8) for w in parent.encoder),
-                          tuple(max(8, w // 16 * 8) for w in parent.decoder))
-            named = [("parent", parent), ("half", half)] + ([("official", PRUNED)] if parent == FULL else [])
-            result = latency.check(search.table, named, rounds=args.rounds, refine=args.refine)
-            check_path.write_text(json.dumps(result, indent=1))
-            for row in result["rows"]:
-                print(f"latency table check {row['name']}: predicted {row['predicted_ms']:.3f} ms, measured "
-                      f"{row['measured_ms']:.3f} ms ({100 * row['rel_error']:+.1f} %)", flush=True)
+    if args.stage == "lut" or (args.stage == "all" and not (run_dir / "lut_check.json").exists()):
+        search.check_table(rounds=args.rounds, refine=args.refine)
     if args.stage in ("all", "search"):
-        log = search.run()
-        print(f"search done: {len(log['iterations']) - 1} iterations, last predicted "
-              f"{log['iterations'][-1]['predicted_ms']:.3f} ms (target {log['target_ms']:.3f})", flush=True)
+        search.run()
     if args.stage in ("all", "finalize", "report"):
-        rows = search.finalize() if args.stage != "report" or not (run_dir / "final.json").exists() else \
-            json.loads((run_dir / "final.json").read_text())
-        (run_dir / "final.json").write_text(json.dumps(rows, indent=1))
-        pareto.measure_rows(search.table, rows, rounds=args.rounds)
-        result = pareto.build(rows, search.write_log())
-        result["config"] = asdict(search.cfg)
-        paths = pareto.write(result, run_dir)
-        print(pareto.markdown(result))
-        if args.plot:
-            import shutil
-
-            shutil.copyfile(paths["png"], args.plot)
-        print(f"wrote {', '.join(str(p) for p in paths.values())}", flush=True)
+        final = run_dir / "final.json"
+        if args.stage == "report" and not final.exists():
+            print(f"error: {final} missing: run --stage finalize first", file=sys.stderr)
+            return 2
+        rows = json.loads(final.read_text()) if args.stage == "report" else search.finalize()
+        final.write_text(json.dumps(rows, indent=1))
+        pareto.report(search, rows, rounds=args.rounds, plot=args.plot)
     return 0
 
 
@@ -316,7 +296,7 @@ def register(subparsers) -> None:
         description="NetAdapt (Yang et al. 2018) as FastDepth used it; resumable: run the same command again "
         "after an interruption (docs/netadapt.md)")
     p.add_argument("--parent", help="our full-width .pth (fastdepth-ros train --preset full ...)")
-    p.add_argument("--run-dir", help="state directory (default ~/.cache/fastdepth_ros/netadapt/PROVIDER_Nt)")
+    p.add_argument("--run-dir", help="state directory (default ~/.cache/fastdepth_ros/netadapt/PROVIDER-Nt)")
     p.add_argument("--stage", default="all", choices=["all", "lut", "search", "finalize", "report"],
                    help="lut: check the latency table against whole networks; search: the NetAdapt loop; "
                    "finalize: long-term fine-tunes + Pareto table/plot; report: only the table/plot")

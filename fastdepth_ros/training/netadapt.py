@@ -485,6 +485,29 @@ class Search:
 
         return measure_widths(self.table, model.widths)
 
+    def check_table(self, rounds: int = 3, refine: int = 2) -> dict:
+        """The latency table against whole-network measurements of the parent, a half-width
+        network and (for a full-width parent) the official widths; ``lut_check.json``."""
+        from .latency import check
+        from .model import FULL, PRUNED
+
+        parent = self.parent().widths
+
+        def halved(ws: tuple[int, ...]) -> tuple[int, ...]:
+            return tuple(max(8, w // 16 * 8) for w in ws)
+
+        half = Widths(halved(parent.encoder), halved(parent.decoder))
+        named = [("parent", parent), ("half", half)] + ([("official", PRUNED)] if parent == FULL else [])
+        result = check(self.table, named, rounds=rounds, refine=refine)
+        _write_json(self.dir / "lut_check.json", result)
+        for row in result["rows"]:
+            print(
+                f"latency table check {row['name']}: predicted {row['predicted_ms']:.3f} ms, measured "
+                f"{row['measured_ms']:.3f} ms ({100 * row['rel_error']:+.1f} %)",
+                flush=True,
+            )
+        return result
+
     # ---------------------------------------------------------------- state
     def iter_dir(self, k: int) -> Path:
         return self.dir / f"iter_{k:03d}"
@@ -555,7 +578,13 @@ class Search:
                 print("netadapt: no unit can be pruned further; stopping above the target", flush=True)
                 break
             states.append(state)
-        return self.write_log()
+        log = self.write_log()
+        print(
+            f"search done: {len(states) - 1} iterations, last predicted {states[-1]['predicted_ms']:.3f} ms "
+            f"(target {target:.3f})",
+            flush=True,
+        )
+        return log
 
     def iteration(self, k: int, prev: dict, parent_ms: float, target: float) -> dict | None:
         """Iteration ``k`` (1-based) from the previous state: propose, fine-tune, select."""

@@ -171,3 +171,20 @@ def write(result: dict, out_dir: str | Path) -> dict[str, Path]:
     paths["md"].write_text(markdown(result) + "\n")
     plot(result, paths["png"])
     return paths
+
+
+def report(search, rows: list[dict], rounds: int = 3, plot: str | Path | None = None) -> dict:
+    """Measure the final rows, build the table from them and the search log
+    (:class:`.netadapt.Search`), write it beside the log, print it, copy the PNG to ``plot``."""
+    import shutil
+    from dataclasses import asdict
+
+    measure_rows(search.table, rows, rounds=rounds)
+    result = build(rows, search.write_log())
+    result["config"] = asdict(search.cfg)
+    paths = write(result, search.dir)
+    print(markdown(result))
+    if plot:
+        shutil.copyfile(paths["png"], plot)
+    print(f"wrote {', '.join(str(p) for p in paths.values())}", flush=True)
+    return result
