@@ -142,18 +142,26 @@ def plot(result: dict, path: str | Path) -> Path:
                 label=label,
                 zorder=3 if kind != "short-term" else 2,
             )
-        front = sorted((r["measured_ms"], r[key]) for r in result["rows"] if r.get("pareto"))
+        final = [
+            (r["measured_ms"], r[key])
+            for r in result["rows"]
+            if r["kind"] != "short-term" and r["measured_ms"] is not None
+        ]
+        front = sorted(pt for pt, on in zip(final, pareto_front(final)) if on)
         if len(front) > 1:
             ax.plot(*zip(*front), color="grey", lw=0.8, ls="--", zorder=1)
         ax.set_xlabel(f"measured latency ({unit})")
         ax.set_ylabel(title)
         ax.grid(alpha=0.3)
     table = result.get("table") or {}
-    fig.suptitle(
-        f"FastDepth NetAdapt: {table.get('provider', table.get('measure', ''))} "
-        f"{table.get('threads', '')} threads, {table.get('machine', '')}",
-        fontsize=10,
-    )
+    if table.get("measure") == "macs":
+        title = "FastDepth NetAdapt with the MAC proxy table"
+    else:
+        title = (
+            f"FastDepth NetAdapt: ONNX Runtime {table.get('provider')}, {table.get('threads')} threads, "
+            f"{table.get('machine')}"
+        )
+    fig.suptitle(title, fontsize=10)
     axes[0].legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     path = Path(path)
