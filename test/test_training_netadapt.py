@@ -259,3 +259,13 @@ def test_a_resumed_search_keeps_what_defines_it(tmp_path, capsys) -> None:
     assert (cfg.budget, cfg.long_steps, cfg.max_iterations) == (50, 300, 3)
     assert "keeping its stored ['budget']" in capsys.readouterr().out
     assert netadapt.Search(tmp_path, table=table).cfg.long_steps == 300  # written back
+
+
+def test_the_official_widths_prune_from_the_full_parent() -> None:
+    """The Pareto table's 'official' row: the full parent pruned to model.PRUNED in one go."""
+    torch.manual_seed(0)
+    parent = _randomise_bn(FastDepth(FULL.encoder, FULL.decoder, encoder_bn_eps=1e-3))
+    pruned = netadapt.prune_to(parent, PRUNED)
+    assert pruned.widths == PRUNED and pruned.encoder_bn_eps == 1e-3
+    assert pruned.conv13[3].weight.shape == (512, 480, 1, 1)
+    assert pruned.decode_conv2[1][0].weight.shape == (256, 200, 1, 1)
