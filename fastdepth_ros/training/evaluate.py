@@ -273,6 +273,13 @@ def card_markdown(card: dict) -> str:
                 f"| {name} | {m['frames']} | {label} | {m['delta1']:.3f} | {m['rmse_m']:.3f} | "
                 f"{m['absrel']:.3f} | {ms.get('delta1', nan):.3f} | {ms.get('absrel', nan):.3f} |"
             )
+    ours_ms, other_ms = card.get("latency_ms_ort_cpu_224"), card.get("compared_latency_ms_ort_cpu_224")
+    if ours_ms:
+        line = (f"\nLatency, ONNX Runtime CPU at 224×224, medians of the same export run (1 / 2 threads): "
+                f"{ours_ms['threads_1']} / {ours_ms['threads_2']} ms")
+        if other_ms:
+            line += f" ({other_name}: {other_ms['threads_1']} / {other_ms['threads_2']} ms)"
+        lines.append(line + ".")
     return "\n".join(lines)
 
 
