@@ -49,6 +49,7 @@ setup(
     entry_points={
         "console_scripts": [
             "depth_node = fastdepth_ros.entry:main",
+            "depth_lifecycle_node = fastdepth_ros.entry:lifecycle_main",
             "fastdepth-ros = fastdepth_ros.cli:main",
         ],
     },

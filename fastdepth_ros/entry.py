@@ -14,6 +14,7 @@ where no ``depth_node`` script is on the path).
 
 from __future__ import annotations
 
+import importlib
 import signal
 from typing import Any, List, Optional
 
@@ -24,17 +25,26 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def main(args: Optional[List[str]] = None) -> int:
+def _run(module: str, args: Optional[List[str]]) -> int:
     try:
         previous = {sig: signal.signal(sig, _interrupt) for sig in _SIGNALS}
         try:
-            from .node import main as node_main
+            node_main = importlib.import_module(module, __package__).main
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         return node_main(args)
     except KeyboardInterrupt:  # a signal before the node was up (or a second one while stopping)
         return 0
+
+
+def main(args: Optional[List[str]] = None) -> int:
+    return _run(".node", args)
+
+
+def lifecycle_main(args: Optional[List[str]] = None) -> int:
+    """Console script ``depth_lifecycle_node`` (:mod:`fastdepth_ros.lifecycle`), as quiet."""
+    return _run(".lifecycle", args)
 
 
 if __name__ == "__main__":

@@ -212,6 +212,10 @@ class FrameGeometry:
     out_row_valid: np.ndarray
     out_col_indices: np.ndarray
     out_col_valid: np.ndarray
+    #: Set when the frame is rectified: the camera the depth image is a crop/resize of
+    #: (D = 0, R = I, K = P of the calibration) and the rectifying sampling of the model input.
+    rectified: Optional[CameraIntrinsics] = None
+    rectify_map: Optional[RectifyMap] = None
 
     @property
     def output_hw(self) -> Tuple[int, int]:
@@ -224,8 +228,15 @@ class FrameGeometry:
 
 
 def plan_frame(
-    input_hw: Tuple[int, int], model_hw: Tuple[int, int], input_mode: str, output_size: str
+    input_hw: Tuple[int, int],
+    model_hw: Tuple[int, int],
+    input_mode: str,
+    output_size: str,
+    rectify_with: Optional[CameraIntrinsics] = None,
 ) -> FrameGeometry:
+    """Plan one input resolution.  With ``rectify_with`` (the input's calibration) every grid
+    is a crop/resize of the *rectified* camera image (same size as the input) and the model
+    input is sampled through the undistortion (:func:`plan_rectification`)."""
     sampling = plan_sampling(input_hw, model_hw, input_mode)
     spec = output_size.strip().lower()
     requested = parse_output_size(spec)
@@ -236,7 +247,11 @@ def plan_frame(
     out_cols = output_axis(sampling.cols, spec, input_hw[1], req_w)
     r_idx, r_ok = resample_indices(sampling.rows, out_rows)
     c_idx, c_ok = resample_indices(sampling.cols, out_cols)
-    return FrameGeometry(tuple(input_hw), sampling, out_rows, out_cols, r_idx, r_ok, c_idx, c_ok)
+    rectified = rect_map = None
+    if rectify_with is not None:
+        rectified, rect_map = plan_rectification(rectify_with, tuple(input_hw), sampling)
+    return FrameGeometry(tuple(input_hw), sampling, out_rows, out_cols, r_idx, r_ok, c_idx, c_ok,
+                         rectified, rect_map)
 
 
 # --------------------------------------------------------------------------- intrinsics
@@ -433,3 +448,110 @@ def model_focal_px(fx: float, fy: float, rows: AxisMap, cols: AxisMap) -> float:
     metric scale depends on (objects of a given size and distance cover ``f`` times as many
     pixels).  Camera-aware scaling compares it with the model's training focal length."""
     return math.sqrt((fx / cols.scale) * (fy / rows.scale))
+
+
+# --------------------------------------------------------------------------- rectification
+
+RECTIFY_MODES = ("auto", "true", "false")
+#: sensor_msgs/distortion_models the sampling maps can undo, and their coefficient counts.
+DISTORTION_MODELS = {"plumb_bob": 5, "rational_polynomial": 8, "equidistant": 4}
+
+
+def wants_rectification(info: CameraIntrinsics, mode: str) -> bool:
+    """``auto``: only when D has a non-zero coefficient; ``true``: always (also applies a
+    calibration's R and P); ``false``: never (D is passed through to the depth camera_info)."""
+    if mode not in RECTIFY_MODES:
+        raise ValueError("rectify must be one of %s, got %r" % (RECTIFY_MODES, mode))
+    if mode == "false":
+        return False
+    return mode == "true" or any(c != 0.0 for c in info.d)
+
+
+@dataclass(frozen=True)
+class RectifyMap:
+    """Nearest raw-image pixel for every model-input pixel of the rectified grid.
+
+    ``flat`` indexes a C-contiguous HxWx3 image viewed as (H*W)x3 (one gather per frame,
+    the same cost as the unrectified sampling); ``valid`` is False where the rectified
+    pixel's ray falls outside the raw image (its depth becomes NaN, REP 117)."""
+
+    rows: np.ndarray  # model_h x model_w source row indices (clipped)
+    cols: np.ndarray  # model_h x model_w source column indices (clipped)
+    flat: np.ndarray  # rows * input_w + cols
+    valid: np.ndarray  # model_h x model_w bool
+
+
+def rectified_camera(info: CameraIntrinsics) -> CameraIntrinsics:
+    """The ideal camera image_proc's rectify produces from ``info``: K = P's left 3x3,
+    D = 0, R = I, P unchanged (a zero P is taken from K), same size, binning and ROI."""
+    p = info.p if np.any(info.p) else np.hstack([info.k, np.zeros((3, 1))])
+    return replace(info, k=p[:, :3].copy(), p=p.copy(), d=(0.0,) * 5, r=np.eye(3),
+                   distortion_model="plumb_bob")
+
+
+def plan_rectification(
+    info: CameraIntrinsics, image_hw: Tuple[int, int], sampling: SamplingPlan
+) -> Tuple[CameraIntrinsics, RectifyMap]:
+    """Fold undistortion into the model-input sampling: for each model pixel, the raw pixel
+    that sees its ray.  Computed once per calibration and resolution (no per-frame work).
+
+    The model grid is the paper crop/resize of the *rectified* image (``rectified_camera``,
+    same size as the raw image), so all output grids and their camera_info follow from the
+    usual axis maps.  OpenCV's ``initUndistortRectifyMap`` (``cv2.fisheye``'s for the
+    equidistant model) maps each rectified pixel, given as the model grid's own camera
+    matrix, back through R and the distortion to the raw calibrated pixel.
+    """
+    import cv2  # runtime dependency already (imaging); imported here to keep geometry light
+
+    model = info.distortion_model
+    n_coeffs = DISTORTION_MODELS.get(model)
+    if n_coeffs is None and any(c != 0.0 for c in info.d):
+        raise CameraInfoError("cannot rectify distortion_model %r (supported: %s)"
+                              % (model, ", ".join(sorted(DISTORTION_MODELS))))
+    if not (np.all(np.isfinite(info.r)) and all(np.isfinite(c) for c in info.d)):
+        raise CameraInfoError("camera_info D or R contains NaN/Inf")
+    img_rows, img_cols = info.image_axes(image_hw)  # validates K, P and the size
+    rect = rectified_camera(info)
+    ax, bx = img_cols.then(sampling.cols).affine()
+    ay, by = img_rows.then(sampling.rows).affine()
+    to_model = np.array([[1.0 / ax, 0.0, -bx / ax], [0.0, 1.0 / ay, -by / ay], [0.0, 0.0, 1.0]])
+    model_k = to_model @ rect.k
+    size = (sampling.cols.size, sampling.rows.size)  # OpenCV: (width, height)
+    d = np.zeros(max(n_coeffs or 5, len(info.d)))
+    d[: len(info.d)] = info.d
+    if model == "equidistant":
+        map_x, map_y = cv2.fisheye.initUndistortRectifyMap(info.k, d[:4], info.r, model_k, size,
+                                                           cv2.CV_32FC1)
+    else:
+        map_x, map_y = cv2.initUndistortRectifyMap(info.k, d[: n_coeffs or len(d)], info.r, model_k,
+                                                   size, cv2.CV_32FC1)
+    # calibrated full-resolution pixel centres -> raw image pixel centres (binning/ROI)
+    x = img_cols.from_source(map_x.astype(np.float64))
+    y = img_rows.from_source(map_y.astype(np.float64))
+    h, w = image_hw
+    with np.errstate(invalid="ignore"):
+        col = np.floor(x + 0.5)
+        row = np.floor(y + 0.5)
+        valid = np.isfinite(col) & np.isfinite(row) & (col >= 0) & (col < w) & (row >= 0) & (row < h)
+    col = np.clip(np.nan_to_num(col), 0, w - 1).astype(np.intp)
+    row = np.clip(np.nan_to_num(row), 0, h - 1).astype(np.intp)
+    return rect, RectifyMap(row, col, row * w + col, valid)
+
+
+def distort_points(info: CameraIntrinsics, xy_rectified: np.ndarray) -> np.ndarray:
+    """Rectified pixel centres (of ``rectified_camera(info)``) -> raw pixel centres: the
+    forward model, for tests and for drawing a distorted test frame."""
+    import cv2
+
+    rect = rectified_camera(info)
+    xy = np.asarray(xy_rectified, dtype=np.float64).reshape(-1, 1, 2)
+    ray = cv2.undistortPoints(xy, rect.k, None)  # normalised rectified coordinates
+    pts = np.concatenate([ray.reshape(-1, 2), np.ones((ray.shape[0], 1))], axis=1) @ info.r  # R^T
+    pts = pts[:, :2] / pts[:, 2:3]
+    obj = np.concatenate([pts, np.ones((pts.shape[0], 1))], axis=1).reshape(-1, 1, 3)
+    d = np.asarray(info.d, dtype=np.float64)
+    if info.distortion_model == "equidistant":
+        out = cv2.fisheye.distortPoints(pts.reshape(-1, 1, 2), info.k, d[:4])
+    else:
+        out, _ = cv2.projectPoints(obj, np.zeros(3), np.zeros(3), info.k, d)
+    return out.reshape(-1, 2)

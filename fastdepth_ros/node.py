@@ -41,12 +41,13 @@ from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from . import diagnostics as dg
+from . import qos as q
+from . import topics
 from .engine import Engine, EngineConfig, ModelLoadError, parse_provider_options
-from .geometry import CameraInfoError, CameraIntrinsics
+from .geometry import DISTORTION_MODELS, CameraInfoError, CameraIntrinsics
 from .imaging import (
     ImageDecodeError,
     canonical_encoding,
@@ -68,11 +69,11 @@ NODE_NAME = "fastdepth"
 # depth published, the latency a depth subscriber sees minus transport.
 STAGES = ("queue", "convert", "preprocess", "inference", "postprocess", "publish", "side_outputs", "total")
 PIPELINE_PARAMS = ("input_mode", "output_size", "output_encoding", "min_range_m", "max_range_m",
-                   "focal_scaling")
-CAMERA_INFO_CACHE = 10  # stamp-indexed camera_info kept for exact-stamp pairing
-OUTPUT_DEPTH = 2  # shallow reliable history: depth_image_proc (reliable) and viewers match
-INPUT_DEPTH = 5  # sensor-data QoS depth; the slot keeps only the newest anyway
-DIAGNOSTIC_PERIOD_S = 1.0
+                   "focal_scaling", "rectify")
+CAMERA_INFO_CACHE = q.CAMERA_INFO_DEPTH  # stamp-indexed camera_info kept for exact-stamp pairing
+DIAGNOSTIC_PERIOD_PARAM = "diagnostic_updater.period"  # diagnostic_updater's own parameter name
+LAZY_CHECK_PERIOD_S = 0.2  # how often subscriber counts are polled (portable to Humble)
+IDLE_MESSAGE = "idle: no subscribers"
 
 
 def _float_range(lo: float, hi: float) -> List[FloatingPointRange]:
@@ -92,7 +93,7 @@ PARAMETERS: Dict[str, Tuple[Any, str, bool, Dict[str, Any]]] = {
                    "one keeps serving; a missing file is rejected at once, a model that fails "
                    "to load is reported (log, engine diagnostic) and model_path is set back.",
                    False, {}),
-    "providers": (["cpu"], "ONNX Runtime execution providers in order of preference "
+    "providers": (["tensorrt", "cuda", "cpu"], "ONNX Runtime execution providers in order of preference "
                   "(tensorrt, cuda, cpu or full ORT names); CPU is always the last resort.",
                   True, {}),
     "provider_options": ("", "Extra ORT provider options, 'provider:key=value' separated by "
@@ -100,8 +101,8 @@ PARAMETERS: Dict[str, Tuple[Any, str, bool, Dict[str, Any]]] = {
                          True, {}),
     "device_id": (0, "GPU index for TensorRT/CUDA.", True, {"integer_range": _int_range(0, 64)}),
     "fp16": (False, "TensorRT FP16 kernels.", True, {}),
-    "trt_engine_cache_path": ("", "Directory for TensorRT engine/timing caches (empty = no "
-                              "cache; the first start then builds the engine).", True, {}),
+    "trt_engine_cache_path": ("~/.ros/fastdepth_trt_cache", "Directory for TensorRT engine/timing "
+                              "caches (empty = no cache: every start builds the engine).", True, {}),
     "intra_op_threads": (0, "ORT intra-op threads (0 = ORT default, one per core).", True,
                          {"integer_range": _int_range(0, 256)}),
     "inter_op_threads": (1, "ORT inter-op threads.", True, {"integer_range": _int_range(0, 256)}),
@@ -118,10 +119,9 @@ PARAMETERS: Dict[str, Tuple[Any, str, bool, Dict[str, Any]]] = {
     "image_transport": ("raw", "'raw': subscribe sensor_msgs/Image on 'image'; 'compressed': "
                         "sensor_msgs/CompressedImage on '<resolved image topic>/compressed'.",
                         True, {"additional_constraints": "raw | compressed"}),
-    "input_reliability": ("best_effort", "Image/camera_info subscription reliability: "
-                          "'best_effort' (sensor-data QoS, matches every publisher) or "
-                          "'reliable' (loses nothing, only matches reliable publishers).",
-                          True, {"additional_constraints": "best_effort | reliable"}),
+    "lazy": (True, "Subscribe to the image (and run inference) only while something subscribes "
+             "to depth/image, depth/camera_info or depth/colored, like image_pipeline; false = "
+             "always.", True, {}),
     "input_mode": ("crop", "'crop': the paper's centre crop (accuracy as published); "
                    "'full': the whole field of view, squeezed to the model input.", False,
                    {"additional_constraints": "crop | full"}),
@@ -138,6 +138,11 @@ PARAMETERS: Dict[str, Tuple[Any, str, bool, Dict[str, Any]]] = {
     "focal_scaling": (True, "Convert the model's canonical-camera depth to this camera: depth x "
                       "f_camera / f_canonical, f_camera from camera_info in model-input pixels. "
                       "Needs camera_info and a model that records f_canonical.", False, {}),
+    "rectify": ("auto", "Undistort the depth image (folded into the sampling maps): 'auto' when "
+                "camera_info D is non-zero, 'true' always (also applies R and P), 'false' never "
+                "(D is passed through to depth/camera_info). Rectified depth/camera_info has D = 0, "
+                "R = I and P of the depth grid. Models: %s." % ", ".join(sorted(DISTORTION_MODELS)),
+                False, {"additional_constraints": "auto | true | false", "dynamic_typing": True}),
     "publish_colored": (True, "Publish depth/colored (rgb8 colour map) while it has "
                         "subscribers; computed only then.", False, {}),
     "expected_rate_hz": (10.0, "Minimum acceptable depth output rate for diagnostics "
@@ -156,7 +161,11 @@ PARAMETERS: Dict[str, Tuple[Any, str, bool, Dict[str, Any]]] = {
     "min_frame_age_ms": (-1000.0, "ERROR when a stamp lies further in the future than this "
                          "(TimeStampStatus min_acceptable; negative).", False,
                          {"floating_point_range": _float_range(-3600000.0, 0.0)}),
-    "hardware_id": ("", "DiagnosticStatus.hardware_id (empty = the node's full name).", True, {}),
+    "hardware_id": ("", "DiagnosticStatus.hardware_id; empty like diagnostic_updater's default "
+                    "(statuses are told apart by their names, which carry the node's full name).",
+                    True, {}),
+    DIAGNOSTIC_PERIOD_PARAM: (1.0, "Seconds between /diagnostics updates (diagnostic_updater's "
+                              "parameter).", True, {"floating_point_range": _float_range(0.05, 60.0)}),
 }
 
 
@@ -187,8 +196,30 @@ def _stamp_s(stamp: Any) -> float:
     return stamp.sec + stamp.nanosec * 1e-9
 
 
+def normalize_rectify(value: Any) -> str:
+    """``rectify`` is dynamically typed so that ``-p rectify:=true`` (parsed as a bool by
+    ROS) works as well as the string: True/False -> 'true'/'false'."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value).strip().lower()
+
+
+def _resolve(node: Node, topic: str) -> str:
+    """The remapped, fully qualified name (``Node.resolve_topic_name`` where rclpy has it)."""
+    resolve = getattr(node, "resolve_topic_name", None)
+    return resolve(topic) if resolve is not None else topic
+
+
 class DepthNode(Node):
-    """Monocular depth node; see the module docstring for the threading model."""
+    """Monocular depth node; see the module docstring for the threading model.
+
+    Start-up is two steps, so :class:`~fastdepth_ros.lifecycle.LifecycleDepthNode` can run
+    them as lifecycle transitions: :meth:`_configure` loads the model (and builds a TensorRT
+    engine), :meth:`_activate` creates the topics and the worker.  This class runs both at
+    construction; ``managed = True`` leaves them to the lifecycle.
+    """
+
+    managed = False
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
@@ -196,10 +227,31 @@ class DepthNode(Node):
             self.declare_parameter(
                 name, default, ParameterDescriptor(description=description, read_only=read_only, **extra)
             )
-        p = self._param
         self._throttle = dg.LogThrottle(5.0)
+        self._pipeline: Optional[DepthPipeline] = None
+        self._pipeline_lock = threading.Lock()
+        self._qos_events = q.IncompatibleQoS()
+        self._endpoints = q.Endpoints(self, self._qos_events)
+        self._active = False
+        self._worker: Optional[threading.Thread] = None
+        self._stop = threading.Event()
+        self._slot: LatestSlot[Tuple[Any, float]] = LatestSlot()
+        self._image_sub: Any = None
+        self._info_sub: Any = None
+        self._timers: List[Any] = []
+        self.add_on_set_parameters_callback(self._on_parameters)
+        # A failed background load sets model_path back on the executor thread (where
+        # parameter changes belong); the loader thread only triggers this.
+        self._revert_model_param = self.create_guard_condition(self._set_model_param_back)
+        if not self.managed:
+            self._configure()
+            self._activate()
 
-        # ---- model and pipeline (fatal on failure: raised to main())
+    # ------------------------------------------------------------------ start-up steps
+
+    def _configure(self) -> None:
+        """Load the model and set up the pipeline and diagnostics state (raises on failure)."""
+        p = self._param
         self._engine_config = EngineConfig(
             providers=list(p("providers")) or ["cpu"],
             device_id=p("device_id"),
@@ -212,18 +264,23 @@ class DepthNode(Node):
             extra_provider_options=parse_provider_options(p("provider_options")),
         )
         config = PipelineConfig(**{k: p(k) for k in PIPELINE_PARAMS}).validate()
+        transport = p("image_transport")
+        if transport not in ("raw", "compressed"):
+            raise ValueError("image_transport must be 'raw' or 'compressed', got %r" % transport)
+        self._compressed = transport == "compressed"
         engine = self._load_engine(p("model_path"))
-        self._pipeline = DepthPipeline(engine, config)
-        self._pipeline_lock = threading.Lock()  # guards the reference only; never held across inference
+        with self._pipeline_lock:  # guards the reference only; never held across inference
+            self._pipeline = DepthPipeline(engine, config)
         self._model_param = p("model_path")  # the model_path value of the model that runs
         self._max_input_pixels = int(p("max_input_pixels"))
         self._publish_colored = bool(p("publish_colored"))
+        self._lazy = bool(p("lazy"))
         for note in engine.notes:
             self.get_logger().warn("execution provider: %s" % note)
         self.get_logger().info(
-            "model %s (input %dx%d) on %s; input_mode=%s output_size=%s encoding=%s"
+            "model %s (input %dx%d) on %s; input_mode=%s output_size=%s encoding=%s rectify=%s"
             % (engine.model_path, engine.input_hw[1], engine.input_hw[0], engine.provider,
-               config.input_mode, config.output_size, config.output_encoding)
+               config.input_mode, config.output_size, config.output_encoding, config.rectify)
         )
 
         # ---- diagnostics state
@@ -241,69 +298,114 @@ class DepthNode(Node):
         self._spellings: Dict[str, str] = {}  # non-ROS encoding spellings seen -> canonical
         self._spelling_window = ""
         self._max_latency_ms = float(p("max_latency_ms"))
-        self._hardware_id = p("hardware_id") or self.get_fully_qualified_name()
+        self._hardware_id = p("hardware_id")
+        self._diagnostic_period_s = float(p(DIAGNOSTIC_PERIOD_PARAM))
+        # diagnostic_updater's status names: "<fully qualified name without the leading />: task"
+        self._status_prefix = self.get_fully_qualified_name().lstrip("/") + ": "
         self._focal_scale: Optional[float] = None  # of the last published frame
         self._counts = {"published": 0, "colored": 0, "info_exact": 0, "info_latest": 0,
-                        "info_none": 0, "info_received": 0}
-
-        # ---- topics
-        reliable = p("input_reliability")
-        if reliable not in ("best_effort", "reliable"):
-            raise ValueError("input_reliability must be 'best_effort' or 'reliable', got %r" % reliable)
-        in_qos = QoSProfile(
-            history=HistoryPolicy.KEEP_LAST,
-            depth=INPUT_DEPTH,
-            reliability=(
-                ReliabilityPolicy.BEST_EFFORT if reliable == "best_effort" else ReliabilityPolicy.RELIABLE
-            ),
-        )
-        info_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=CAMERA_INFO_CACHE,
-                              reliability=in_qos.reliability)
-        out_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=OUTPUT_DEPTH,
-                             reliability=ReliabilityPolicy.RELIABLE)
-        self._slot: LatestSlot[Tuple[Any, float]] = LatestSlot()
+                        "info_none": 0, "info_received": 0, "rectified": 0}
         self._infos: OrderedDict = OrderedDict()  # (sec, nanosec) -> CameraInfo
         self._infos_lock = threading.Lock()
-        transport = p("image_transport")
-        if transport == "raw":
-            self._compressed = False
-            self._image_sub = self.create_subscription(Image, "image", self._on_image, in_qos)
-        elif transport == "compressed":
-            self._compressed = True
-            base = self.resolve_topic_name("image") if hasattr(self, "resolve_topic_name") else "image"
-            self._image_sub = self.create_subscription(
-                CompressedImage, base + "/compressed", self._on_image, in_qos
-            )
-        else:
-            raise ValueError("image_transport must be 'raw' or 'compressed', got %r" % transport)
-        self._info_sub = self.create_subscription(CameraInfo, "camera_info", self._on_info, info_qos)
-        self._depth_pub = self.create_publisher(Image, "depth", out_qos)
-        self._depth_info_pub = self.create_publisher(CameraInfo, "depth/camera_info", out_qos)
-        self._colored_pub = self.create_publisher(Image, "depth/colored", out_qos)
-        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.add_on_set_parameters_callback(self._on_parameters)
-        # A failed background load sets model_path back on the executor thread (where
-        # parameter changes belong); the loader thread only triggers this.
-        self._revert_model_param = self.create_guard_condition(self._set_model_param_back)
-
-        self._stop = threading.Event()
-        self._diag_timer = self.create_timer(
-            DIAGNOSTIC_PERIOD_S, self._publish_diagnostics, clock=Clock(clock_type=ClockType.STEADY_TIME)
-        )
         # Threads last: a constructor that fails (or is interrupted) before here leaves none.
         self._reloader = ModelReloader(self._load_engine, self._on_model_loaded)
+
+    def _activate(self) -> None:
+        """Publishers, the camera_info subscription, the worker and the timers; the image
+        subscription now or, when lazy, as soon as an output has a subscriber."""
+        out_qos = q.output_qos()
+        self._depth_pub = self._endpoints.publisher(Image, topics.DEPTH_IMAGE, out_qos)
+        self._depth_info_pub = self._endpoints.publisher(CameraInfo, topics.DEPTH_CAMERA_INFO, out_qos)
+        self._colored_pub = self._endpoints.publisher(Image, topics.DEPTH_COLORED, out_qos)
+        self._diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
+        self._info_sub = self._endpoints.subscription(CameraInfo, topics.CAMERA_INFO, self._on_info,
+                                                      q.input_qos(CAMERA_INFO_CACHE))
+        if self._compressed:
+            self._image_topic = topics.compressed_topic(_resolve(self, topics.IMAGE))
+        else:
+            self._image_topic = topics.IMAGE
+        self._slot = LatestSlot()
+        self._stop = threading.Event()
         self._worker = threading.Thread(target=self._work, name="fastdepth_worker", daemon=True)
         self._worker.start()
+        self._active = True
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self._timers = [self.create_timer(self._diagnostic_period_s, self._publish_diagnostics, clock=steady)]
+        if self._lazy:
+            self._timers.append(self.create_timer(LAZY_CHECK_PERIOD_S, self._update_lazy, clock=steady))
+            self._update_lazy()
+        else:
+            self._subscribe_image()
         self.get_logger().info(
-            "subscribed to %s (%s, %s); publishing %s, %s, %s"
-            % (self._image_sub.topic_name, transport, reliable, self._depth_pub.topic_name,
-               self._depth_info_pub.topic_name, self._colored_pub.topic_name)
+            "input %s (%s, %s); publishing %s, %s, %s%s"
+            % (_resolve(self, self._image_topic), "compressed" if self._compressed else "raw",
+               self._info_sub.qos_profile.reliability.name.lower(), self._depth_pub.topic_name,
+               self._depth_info_pub.topic_name, self._colored_pub.topic_name,
+               "; lazy: subscribing to the image only while the outputs have subscribers"
+               if self._lazy else "")
         )
+
+    def _deactivate(self) -> None:
+        """Stop work: no image subscription, no worker, no timers, no publishers."""
+        self._active = False
+        for timer in self._timers:
+            self.destroy_timer(timer)
+        self._timers = []
+        self._unsubscribe_image()
+        self.stop()
+        for attr in ("_info_sub",):
+            if getattr(self, attr) is not None:
+                self.destroy_subscription(getattr(self, attr))
+                setattr(self, attr, None)
+        for pub in (self._depth_pub, self._depth_info_pub, self._colored_pub, self._diag_pub):
+            self.destroy_publisher(pub)
+
+    def _cleanup(self) -> None:
+        """Free the model (the ONNX Runtime session and its GPU memory)."""
+        if hasattr(self, "_reloader"):
+            self._reloader.stop()
+        with self._pipeline_lock:
+            self._pipeline = None
+
+    # ------------------------------------------------------------------ lazy processing
+
+    def output_subscribers(self) -> int:
+        """Subscriptions matched to depth/image, depth/camera_info and depth/colored."""
+        return sum(pub.get_subscription_count()
+                   for pub in (self._depth_pub, self._depth_info_pub, self._colored_pub))
+
+    @property
+    def idle(self) -> bool:
+        """Lazy and nobody listening: no image subscription, no inference."""
+        return self._active and self._lazy and self._image_sub is None
+
+    def _update_lazy(self) -> None:
+        if not self._active:
+            return
+        wanted = self.output_subscribers() > 0
+        if wanted and self._image_sub is None:
+            self._subscribe_image()
+            self.get_logger().info("output subscribed: subscribing to %s" % self._image_sub.topic_name)
+        elif not wanted and self._image_sub is not None:
+            self._unsubscribe_image()
+            self._slot.clear()
+            self.get_logger().info("%s: unsubscribed from the image" % IDLE_MESSAGE)
+
+    def _subscribe_image(self) -> None:
+        msg_type = CompressedImage if self._compressed else Image
+        self._image_sub = self._endpoints.subscription(msg_type, self._image_topic, self._on_image,
+                                                       q.input_qos())
+
+    def _unsubscribe_image(self) -> None:
+        if self._image_sub is not None:
+            self.destroy_subscription(self._image_sub)
+            self._image_sub = None
 
     # ------------------------------------------------------------------ helpers
 
     def _param(self, name: str) -> Any:
-        return self.get_parameter(name).value
+        value = self.get_parameter(name).value
+        return normalize_rectify(value) if name == "rectify" else value
 
     def _load_engine(self, model_path: str) -> Engine:
         path = model_path or str(default_model_path())
@@ -364,7 +466,16 @@ class DepthNode(Node):
     def _on_parameters(self, params: List[Any]) -> SetParametersResult:
         """Apply safe runtime changes atomically; reject bad values with the reason."""
         changes = {p.name: p.value for p in params}
+        if "rectify" in changes:
+            changes["rectify"] = normalize_rectify(changes["rectify"])
         pipeline_changes = {k: v for k, v in changes.items() if k in PIPELINE_PARAMS}
+        if self._pipeline is None:  # lifecycle: not configured; configure reads the parameters
+            try:
+                current = {k: self._param(k) for k in PIPELINE_PARAMS}
+                PipelineConfig(**dict(current, **pipeline_changes)).validate()
+            except ValueError as exc:
+                return SetParametersResult(successful=False, reason=str(exc))
+            return SetParametersResult(successful=True)
         try:
             if pipeline_changes:
                 replace(self._pipeline.config, **pipeline_changes).validate()
@@ -462,12 +573,15 @@ class DepthNode(Node):
             return
         t_converted = time.perf_counter()
         header = msg.header
-        # intrinsics for focal scaling: the exact-stamp camera_info if already here, else the
-        # latest (K rarely changes); depth/camera_info pairs again after inference below
-        camera = _intrinsics_or_none(self._camera_info_for(header)[0])
+        info, exact = self._camera_info_for(header)
         with self._pipeline_lock:  # a snapshot: a reload or reconfigure swaps, never mutates
             pipeline = self._pipeline
+            if pipeline is None:
+                return
             publish_colored = self._publish_colored
+        # intrinsics for rectification and focal scaling: the exact-stamp camera_info if
+        # already here, else the latest (K rarely changes)
+        camera, rectify_failed = self._calibration(info, rgb.shape[:2], pipeline)
         try:
             result = pipeline.process(rgb, camera)
         except ValueError as exc:  # geometry: a size the pipeline cannot plan
@@ -485,7 +599,9 @@ class DepthNode(Node):
 
         self._depth_pub.publish(numpy_to_image(result.depth, result.encoding, header=header))
         t_depth_out = time.perf_counter()
-        info_msg = self._depth_info(header, result, pipeline)  # after depth: off its latency path
+        # after depth: off its latency path.  A frame whose calibration could not be rectified
+        # goes out without camera_info: distorted depth must not come with an info that lies.
+        info_msg = None if rectify_failed else self._depth_info(header, result, pipeline, info, exact)
         if info_msg is not None:
             self._depth_info_pub.publish(info_msg)
         if publish_colored and self._colored_pub.get_subscription_count() > 0:
@@ -520,8 +636,30 @@ class DepthNode(Node):
             self._spellings[encoding] = canonical
             self.get_logger().warn(self._spelling_window + " (cv_bridge and rviz would refuse it)")
 
-    def _depth_info(self, header: Any, result: Any, pipeline: DepthPipeline) -> Optional[CameraInfo]:
-        info, exact = self._camera_info_for(header)
+    def _calibration(self, info: Optional[CameraInfo], image_hw: Tuple[int, int],
+                     pipeline: DepthPipeline) -> Tuple[Optional[CameraIntrinsics], bool]:
+        """(the frame's intrinsics for the pipeline -- rectification and focal scaling -- or
+        None, whether rectification failed).
+
+        Planning happens here (cached per calibration), so a calibration that cannot be
+        rectified is reported and the frame is processed unrectified, without camera_info."""
+        camera = _intrinsics_or_none(info)
+        if camera is None:
+            return None, False
+        try:
+            if not pipeline.rectifies(camera):
+                return camera, False
+            pipeline.geometry(image_hw, camera)
+        except (CameraInfoError, ValueError) as exc:
+            self._info_errors.report("cannot rectify: %s" % exc, kind="rectify")
+            self._log_error("rectify", "cannot rectify, publishing depth without depth/camera_info: %s"
+                            % exc)
+            return None, True
+        self._counts["rectified"] += 1
+        return camera, False
+
+    def _depth_info(self, header: Any, result: Any, pipeline: DepthPipeline, info: Optional[CameraInfo],
+                    exact: bool) -> Optional[CameraInfo]:
         if info is None:
             self._counts["info_none"] += 1
             return None
@@ -544,13 +682,21 @@ class DepthNode(Node):
     def collect_statuses(self) -> List[dg.Status]:
         """One update of every diagnostic task (also used by tests without DDS)."""
         now = time.monotonic()
-        prefix = self.get_name() + ": "
+        prefix = self._status_prefix
+        idle = self.idle
+
+        def idle_ok(status: dg.Status) -> None:
+            """Lazy and unobserved: no input is expected, none is an error."""
+            if idle:
+                status.level, status.message = dg.OK, IDLE_MESSAGE
 
         inp = dg.Status(prefix + "input")
         self._input_rate.run(inp, now)
+        idle_ok(inp)
         inp.add("Frames received", self._slot.put_count)
         inp.add("Frames dropped (replaced before processing)", self._slot.dropped_count)
-        inp.add("Topic", self._image_sub.topic_name)
+        inp.add("Topic", _resolve(self, self._image_topic))
+        inp.add("Subscribed", self._image_sub is not None)
         inp.add("Pixel budget (max_input_pixels)", self._max_input_pixels)
         spelling, self._spelling_window = self._spelling_window, ""
         if spelling:
@@ -559,6 +705,9 @@ class DepthNode(Node):
 
         out = dg.Status(prefix + "depth output")
         self._output_rate.run(out, now)
+        idle_ok(out)
+        out.add("Output subscribers", self.output_subscribers())
+        out.add("Lazy (process only while subscribed)", self._lazy)
         out.add("Depth images published", self._counts["published"])
         out.add("Colored images published", self._counts["colored"])
         out.add("Frames dropped (replaced before processing)", self._slot.dropped_count)
@@ -570,9 +719,12 @@ class DepthNode(Node):
         out.add("Input mode", config.input_mode)
         out.add("Focal scaling", _focal_scaling_state(config.focal_scaling, engine.canonical_focal_px,
                                                       self._focal_scale))
+        out.add("Rectify", config.rectify)
+        out.add("Depth images rectified", self._counts["rectified"])
 
         age = dg.Status(prefix + "frame age")
         self._age.run(age)
+        idle_ok(age)
 
         lat = dg.Status(prefix + "latency")
         self._stats.run(lat, "total", self._max_latency_ms)
@@ -606,25 +758,29 @@ class DepthNode(Node):
         info.add("Paired with latest (no exact stamp)", self._counts["info_latest"])
         info.add("Depth without camera_info (none received yet)", self._counts["info_none"])
         info.add("Topic", self._info_sub.topic_name)
-        if received == 0:
+        if received == 0 and not idle:
             info.merge(dg.WARN, "No camera_info received; depth is published without depth/camera_info.")
         self._info_errors.run(info)
-        return [inp, out, age, lat, eng, info]
+
+        qos = dg.Status(prefix + "qos", message="All endpoints QoS-compatible so far.")
+        self._qos_events.run(qos)
+        return [inp, out, age, lat, eng, info, qos]
 
     def _publish_diagnostics(self) -> None:
         statuses = self.collect_statuses()
         self._diag_pub.publish(dg.to_ros(statuses, self._hardware_id, self.get_clock().now().to_msg()))
 
 
-def main(args: Optional[List[str]] = None) -> int:
-    """Console script ``depth_node``: spin until SIGINT/SIGTERM; 1 on a fatal start error."""
+def main(args: Optional[List[str]] = None, node_class: Any = None) -> int:
+    """Console script ``depth_node``: spin until SIGINT/SIGTERM; 1 on a fatal start error.
+    ``node_class`` lets ``depth_lifecycle_node`` share this (default :class:`DepthNode`)."""
     try:
         rclpy.init(args=args)
     except KeyboardInterrupt:  # SIGINT before rclpy's handlers were in place
         return 0
     node: Optional[DepthNode] = None
     try:
-        node = DepthNode()
+        node = (node_class or DepthNode)()
     except (KeyboardInterrupt, ExternalShutdownException):
         rclpy.try_shutdown()
         return 0

@@ -17,11 +17,13 @@ import numpy as np
 from .engine import Engine
 from .geometry import (
     INPUT_MODES,
+    RECTIFY_MODES,
     CameraInfoError,
     CameraIntrinsics,
     FrameGeometry,
     parse_output_size,
     plan_frame,
+    wants_rectification,
 )
 from .postprocess import DepthPostprocessor
 from .preprocess import Preprocessor
@@ -35,10 +37,13 @@ class PipelineConfig:
     min_range_m: float = 0.1
     max_range_m: float = 10.0
     focal_scaling: bool = True  # depth x f_camera / f_canonical (models that record f_canonical)
+    rectify: str = "auto"  # "auto": undistort when D != 0; "true": always; "false": never
 
     def validate(self) -> PipelineConfig:
         if self.input_mode not in INPUT_MODES:
             raise ValueError("input_mode must be one of %s, got %r" % (INPUT_MODES, self.input_mode))
+        if self.rectify not in RECTIFY_MODES:
+            raise ValueError("rectify must be one of %s, got %r" % (RECTIFY_MODES, self.rectify))
         parse_output_size(self.output_size)
         DepthPostprocessor(self.min_range_m, self.max_range_m, self.output_encoding)
         return self
@@ -58,7 +63,7 @@ class DepthPipeline:
         self.engine = engine
         self.config = (config or PipelineConfig()).validate()
         self._post = self._make_post()
-        self._cache: Dict[Tuple[int, int], Tuple[FrameGeometry, Preprocessor]] = {}
+        self._cache: Dict[Tuple[object, ...], Tuple[FrameGeometry, Preprocessor]] = {}
 
     def _make_post(self) -> DepthPostprocessor:
         c = self.config
@@ -78,15 +83,26 @@ class DepthPipeline:
         self._post = self._make_post()
         self._cache.clear()
 
-    def geometry(self, input_hw: Tuple[int, int]) -> FrameGeometry:
-        return self._plan(input_hw)[0]
+    def geometry(self, input_hw: Tuple[int, int], camera: Optional[CameraIntrinsics] = None) -> FrameGeometry:
+        return self._plan(input_hw, camera)[0]
 
-    def _plan(self, input_hw: Tuple[int, int]) -> Tuple[FrameGeometry, Preprocessor]:
-        key = (int(input_hw[0]), int(input_hw[1]))
+    def rectifies(self, camera: Optional[CameraIntrinsics]) -> bool:
+        """Whether a frame with this calibration is rectified under the current config."""
+        return camera is not None and wants_rectification(camera, self.config.rectify)
+
+    def _plan(self, input_hw: Tuple[int, int],
+              camera: Optional[CameraIntrinsics] = None) -> Tuple[FrameGeometry, Preprocessor]:
+        """Cached per resolution and, when rectifying, per calibration (a camera_info with
+        the same numbers re-uses the maps: the per-frame cost is one dictionary lookup).
+        Raises CameraInfoError for a calibration that cannot be rectified."""
+        hw = (int(input_hw[0]), int(input_hw[1]))
+        rectify_with = camera if self.rectifies(camera) else None
+        key = hw + (calibration_key(rectify_with),)
         hit = self._cache.get(key)
         if hit is None:
-            geo = plan_frame(key, self.engine.input_hw, self.config.input_mode, self.config.output_size)
-            hit = (geo, Preprocessor(geo.sampling))
+            geo = plan_frame(hw, self.engine.input_hw, self.config.input_mode, self.config.output_size,
+                             rectify_with)
+            hit = (geo, Preprocessor(geo.sampling, geo.rectify_map))
             if len(self._cache) > 8:  # a camera cycling resolutions must not grow memory
                 self._cache.clear()
             self._cache[key] = hit
@@ -104,15 +120,18 @@ class DepthPipeline:
         if not self.config.focal_scaling or camera is None or f_canonical is None:
             return None
         sampling = geometry.sampling
+        if geometry.rectified is not None:  # the model saw the rectified camera
+            camera = geometry.rectified
         k = camera.derive(geometry.input_hw, sampling.rows, sampling.cols).k
         return math.sqrt(k[0, 0] * k[1, 1]) / f_canonical
 
     def process(self, rgb8: np.ndarray, camera: Optional[CameraIntrinsics] = None) -> DepthResult:
         """``rgb8``: HxWx3 uint8 RGB (strided views fine); ``camera``: its intrinsics, for
-        focal scaling (:meth:`focal_scale`); a camera_info that does not fit the frame
-        disables scaling for that frame (the node reports it when deriving depth/camera_info)."""
+        rectification (``config.rectify``; the result's geometry says whether it was) and focal
+        scaling (:meth:`focal_scale`); a camera_info that does not fit the frame disables
+        scaling for that frame (the node reports it when deriving depth/camera_info)."""
         t0 = time.perf_counter()
-        geo, pre = self._plan(rgb8.shape[:2])
+        geo, pre = self._plan(rgb8.shape[:2], camera)
         post = self._post
         try:
             scale = self.focal_scale(camera, geo)
@@ -139,5 +158,17 @@ class DepthPipeline:
         )
 
     def depth_camera_info(self, info: CameraIntrinsics, geometry: FrameGeometry) -> CameraIntrinsics:
-        """Intrinsics of the depth image produced for ``geometry`` from a camera ``info``."""
+        """Intrinsics of the depth image produced for ``geometry`` from a camera ``info``
+        (for a rectified frame: of the rectified camera, D = 0, R = I)."""
+        if geometry.rectified is not None:
+            info = geometry.rectified
         return info.derive(geometry.input_hw, geometry.out_rows, geometry.out_cols)
+
+
+def calibration_key(camera: Optional[CameraIntrinsics]) -> Tuple[object, ...]:
+    """Hashable identity of the numbers rectification depends on."""
+    if camera is None:
+        return ()
+    return (camera.distortion_model, tuple(camera.d), camera.k.tobytes(), camera.r.tobytes(),
+            camera.p.tobytes(), camera.width, camera.height, camera.binning_x, camera.binning_y,
+            camera.roi)

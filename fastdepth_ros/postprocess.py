@@ -50,6 +50,8 @@ class DepthPostprocessor:
         """``model_depth_m``: HxW float32 at the model grid.  Returns a new array."""
         depth = np.array(model_depth_m, dtype=np.float32, copy=True)
         self.flag(depth)
+        if geometry is not None and geometry.rectify_map is not None:
+            depth[~geometry.rectify_map.valid] = np.nan  # rays outside the raw image: unseen
         if geometry is not None and not geometry.is_identity_output:
             depth = depth[geometry.out_row_indices[:, None], geometry.out_col_indices[None, :]]
             if not geometry.out_row_valid.all():

@@ -58,17 +58,28 @@ def default_params_file() -> Path:
 
 
 #: console script -> the module that runs it with ``python -m`` (setup.py's entry points)
-CONSOLE_SCRIPTS = {"depth_node": "fastdepth_ros.entry", "fastdepth-ros": "fastdepth_ros.cli"}
+CONSOLE_SCRIPTS = {"depth_node": "fastdepth_ros.entry", "depth_lifecycle_node": "fastdepth_ros.lifecycle",
+                   "fastdepth-ros": "fastdepth_ros.cli"}
 
 
 def console_command(name: str = "depth_node") -> List[str]:
     """The command that runs this package's console script ``name`` (the one way the demo,
     the bench and the tests start ``depth_node``).
 
-    The script next to the running interpreter (a venv from ``scripts/venv.sh``), else the
-    one on PATH, else ``python -m <module>`` with this interpreter: a colcon install puts
-    ``depth_node`` in ``lib/fastdepth_ros/``, which is on neither.
+    Found the way ``ros2 run`` and ``colcon test`` see the package: ``<ament prefix>/lib/
+    fastdepth_ros/`` (a colcon install), then the script next to the running interpreter (a
+    venv from ``scripts/venv.sh``: two venvs, one per ROS distribution, each run their own),
+    then the one on PATH, else ``python -m <module>`` with this interpreter.
     """
+    try:
+        _ament_share()  # registers a pip-installed venv prefix in AMENT_PREFIX_PATH
+        from ament_index_python.packages import get_package_prefix
+
+        installed = Path(get_package_prefix(PACKAGE)) / "lib" / PACKAGE / name
+        if installed.is_file() and os.access(str(installed), os.X_OK):
+            return [str(installed)]
+    except Exception:  # not in the ament index (a source checkout): the venv / PATH
+        pass
     beside = Path(sys.executable).parent / name
     if beside.is_file():
         return [str(beside)]

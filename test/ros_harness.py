@@ -9,7 +9,11 @@ Why each piece:
   (``depth_node --ros-args --params-file config/fastdepth.yaml ...``), logs to a file (a
   full pipe would block the node) and is always stopped (SIGINT, then kill).
 * ``Client`` is an rclpy node spinning in a background thread that publishes images and
-  camera_info and records everything the node publishes with its arrival time.
+  camera_info best effort (as camera drivers do) and records everything the node publishes
+  (``depth/image``, its sibling ``depth/camera_info``, /diagnostics) with its arrival time.
+* Executables are found the way ``colcon test`` / ``ros2 run`` see an installed package:
+  ``fastdepth_ros.resources.console_command`` (ament index ``lib/fastdepth_ros``, then
+  beside this interpreter, then PATH).
 """
 
 from __future__ import annotations
@@ -105,7 +109,8 @@ def stamp_key(stamp: Any) -> Tuple[int, int]:
 class Client:
     """Test-side rclpy node: publishes camera data, records the depth node's outputs."""
 
-    def __init__(self, ns: str, image_topic: str, info_topic: str, compressed: bool = False) -> None:
+    def __init__(self, ns: str, image_topic: str, info_topic: str, compressed: bool = False,
+                 subscribe_outputs: bool = True) -> None:
         import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
         from rclpy.executors import SingleThreadedExecutor
@@ -116,9 +121,14 @@ class Client:
         self.context = rclpy.context.Context()
         rclpy.init(context=self.context)
         self.node = rclpy.create_node("fastdepth_test_client", context=self.context)
+        from fastdepth_ros import topics
+
         reliable = ReliabilityPolicy.RELIABLE
-        pub_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5, reliability=reliable)
+        # camera drivers publish sensor data best effort; consumers (depth_image_proc) subscribe reliable
+        best_effort = ReliabilityPolicy.BEST_EFFORT
+        pub_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5, reliability=best_effort)
         sub_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50, reliability=reliable)
+        self.sub_qos = sub_qos
         image_cls = CompressedImage if compressed else Image
         self.image_pub = self.node.create_publisher(image_cls, image_topic, pub_qos)
         self.info_pub = self.node.create_publisher(CameraInfo, info_topic, pub_qos)
@@ -128,10 +138,12 @@ class Client:
         self.colored: List[Tuple[float, Any]] = []
         self.diagnostics: List[Tuple[float, Any]] = []
         self.sent_at: Dict[Tuple[int, int], float] = {}
-        self._depth_sub = self.node.create_subscription(Image, ns + "/depth", self._rec(self.depth), sub_qos)
-        self._info_sub = self.node.create_subscription(
-            CameraInfo, ns + "/depth/camera_info", self._rec(self.depth_info), sub_qos
-        )
+        self.depth_topic = topics.under(ns, topics.DEPTH_IMAGE)
+        self.depth_info_topic = topics.under(ns, topics.DEPTH_CAMERA_INFO)
+        self._depth_sub: Any = None
+        self._info_sub: Any = None
+        if subscribe_outputs:
+            self.subscribe_outputs()
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._rec(self.diagnostics), sub_qos)
         self._colored_sub: Any = None
         self._colored_cb = self._rec(self.colored)
@@ -140,6 +152,21 @@ class Client:
         self.executor.add_node(self.node)
         self._thread = threading.Thread(target=spin_until_shutdown, args=(self.executor,), daemon=True)
         self._thread.start()
+
+    def subscribe_outputs(self) -> None:
+        """Subscribe depth/image and depth/camera_info (what wakes a lazy node)."""
+        from sensor_msgs.msg import CameraInfo, Image
+
+        self._depth_sub = self.node.create_subscription(Image, self.depth_topic, self._rec(self.depth),
+                                                        self.sub_qos)
+        self._info_sub = self.node.create_subscription(CameraInfo, self.depth_info_topic,
+                                                       self._rec(self.depth_info), self.sub_qos)
+
+    def unsubscribe_outputs(self) -> None:
+        for sub in (self._depth_sub, self._info_sub):
+            if sub is not None:
+                self.node.destroy_subscription(sub)
+        self._depth_sub = self._info_sub = None
 
     def _rec(self, store: List[Tuple[float, Any]]) -> Callable[[Any], None]:
         def callback(msg: Any) -> None:
@@ -151,9 +178,11 @@ class Client:
     def subscribe_colored(self) -> None:
         from rclpy.qos import QoSProfile, ReliabilityPolicy
 
+        from fastdepth_ros import topics
+
         qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT)  # a viewer
         self._colored_sub = self.node.create_subscription(
-            self._image_cls, self.ns + "/depth/colored", self._colored_cb, qos
+            self._image_cls, topics.under(self.ns, topics.DEPTH_COLORED), self._colored_cb, qos
         )
 
     def unsubscribe_colored(self) -> None:
@@ -171,6 +200,7 @@ class Client:
     def wait_subscribed(self, timeout_s: float = 20.0) -> bool:
         """Until the node's image subscription and our depth/camera_info subscriptions are
         matched (the camera_info input is optional: some tests run without one)."""
+        assert self._depth_sub is not None, "subscribe_outputs() first: a lazy node waits for it"
         return bool(
             wait_for(
                 lambda: self.image_pub.get_subscription_count() > 0
@@ -197,12 +227,14 @@ class Client:
         return None
 
     def statuses(self, since_s: float = 0.0) -> List[Any]:
-        """Our node's DiagnosticStatus entries received after ``since_s`` (perf_counter)."""
+        """Our node's DiagnosticStatus entries received after ``since_s`` (perf_counter):
+        names start with the node's fully qualified name (diagnostic_updater's convention)."""
+        prefix = self.ns.strip("/") + "/"
         out = []
         with self.lock:
             for t, arr in self.diagnostics:
                 if t >= since_s:
-                    out.extend(s for s in arr.status if s.hardware_id.startswith(self.ns + "/"))
+                    out.extend(s for s in arr.status if s.name.startswith(prefix))
         return out
 
     def find_status(self, name_suffix: str, since_s: float, level: Optional[int] = None,

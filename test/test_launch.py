@@ -45,12 +45,25 @@ def test_params_yaml_matches_the_node_parameters() -> None:
 
     data = yaml.safe_load(PARAMS_FILE.read_text())
     assert list(data) == ["/**"], "the wildcard applies under any namespace and node name"
-    params = data["/**"]["ros__parameters"]
+    params = flatten(data["/**"]["ros__parameters"])
     assert set(params) == set(PARAMETERS)
     for name, value in params.items():
         default = PARAMETERS[name][0]
         # ROS 2 refuses an int for a double parameter: floats must be written as floats
         assert type(value) is type(default), (name, value, default)
+        # the shipped file documents the defaults: running without it behaves the same
+        assert value == default, (name, value, default)
+
+
+def flatten(params: dict, prefix: str = "") -> dict:
+    """ROS 2 parameter YAML nests dotted names (``diagnostic_updater: {period: 1.0}``)."""
+    out = {}
+    for key, value in params.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, prefix + key + "."))
+        else:
+            out[prefix + key] = value
+    return out
 
 
 def test_launch_and_config_are_installed() -> None:

@@ -157,9 +157,10 @@ def test_diagnostics_report_rates_latency_provider_and_model(setup, frames: Fram
     frames.served()
     assert wait_for(lambda: client.find_status("latency", since), 5.0)
     by_name = {s.name.split(": ", 1)[1]: s for s in client.statuses(since)}
-    assert {"input", "depth output", "frame age", "latency", "engine", "camera_info"} <= set(by_name)
-    for s in by_name.values():
-        assert s.hardware_id == NODE
+    assert {"input", "depth output", "frame age", "latency", "engine", "camera_info", "qos"} <= set(by_name)
+    for s in by_name.values():  # diagnostic_updater: "<fully qualified name, no leading />: task"
+        assert s.name.startswith(NODE.lstrip("/") + ": ")
+        assert s.hardware_id == ""  # diagnostic_updater's default
     eng = status_values(by_name["engine"])
     assert eng["Execution provider"] == "CPUExecutionProvider"
     assert eng["Model name"] == "fastdepth"  # the shipped models/fastdepth.onnx

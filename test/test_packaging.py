@@ -45,7 +45,7 @@ def test_colcon_build_installs_ros2_run_layout(tmp_path: Path) -> None:
     if not Path(colcon).exists():
         pytest.skip("colcon not installed (pip install colcon-common-extensions)")
     src = tmp_path / "src" / "fastdepth_ros"
-    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".venv", ".git", "build", "install", "log",
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".venv*", ".git", "build", "install", "log",
                                                              "*.egg-info", "__pycache__", "reports"))
     proc = subprocess.run([colcon, "build", "--packages-select", "fastdepth_ros"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=300)
@@ -66,13 +66,15 @@ def test_every_node_parameter_is_documented_and_in_the_shipped_yaml() -> None:
     importing it needs rclpy)."""
     pytest.importorskip("rclpy", reason="rclpy not installed (scripts/venv.sh runtime,ros,test)")
     import yaml
+    from test_launch import flatten
 
     from fastdepth_ros.node import PARAMETERS
 
     readme = (ROOT / "docs" / "node.md").read_text()
     table = {name for line in readme.splitlines() if line.startswith("| `")
-             for name in re.findall(r"`([a-z0-9_]+)`", line.split("|")[1])}
-    shipped = yaml.safe_load((ROOT / "config" / "fastdepth.yaml").read_text())["/**"]["ros__parameters"]
+             for name in re.findall(r"`([a-z0-9_.]+)`", line.split("|")[1])}
+    shipped_yaml = yaml.safe_load((ROOT / "config" / "fastdepth.yaml").read_text())
+    shipped = flatten(shipped_yaml["/**"]["ros__parameters"])
     assert set(PARAMETERS) - table == set(), "parameters missing from the docs/node.md table"
     assert set(PARAMETERS) - set(shipped) == set(), "parameters missing from config/fastdepth.yaml"
     assert set(shipped) - set(PARAMETERS) == set(), "config/fastdepth.yaml sets unknown parameters"

@@ -1,0 +1,79 @@
+"""Managed (lifecycle) variant of the depth node: ``depth_lifecycle_node``.
+
+The same :class:`~fastdepth_ros.node.DepthNode` (parameters, pipeline, diagnostics, lazy
+processing, QoS) with its two start-up steps run as ROS 2 lifecycle transitions
+(``rclpy.lifecycle``, Humble and later), so a launch system or nav2's lifecycle manager
+decides when the model loads and when the node works:
+
+* configure: load the model and build the ONNX Runtime session (where a TensorRT engine is
+  built: minutes on a first Jetson start, better done before the flight than on the
+  first frame);
+* activate: create publishers and subscriptions, start the worker and diagnostics;
+* deactivate: stop work (image and camera_info unsubscribed, worker joined, publishers gone);
+* cleanup: free the session (GPU memory);
+* shutdown: from any state, as cleanup.
+
+A failed configure (missing model, bad parameter) returns FAILURE with the reason logged,
+and the node stays unconfigured (ready for a corrected configure).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, List, Optional
+
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+
+from .engine import ModelLoadError
+from .node import DepthNode
+from .node import main as _main
+
+
+class LifecycleDepthNode(DepthNode, LifecycleNode):
+    """DepthNode whose configure/activate are lifecycle transitions (MRO: DepthNode's
+    ``super().__init__`` reaches LifecycleNode, which sets up the lifecycle services)."""
+
+    managed = True
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self._configure()
+        except (ModelLoadError, ValueError, FileNotFoundError) as exc:
+            self.get_logger().error("configure failed: %s" % exc)
+            self._cleanup()
+            return TransitionCallbackReturn.FAILURE
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._activate()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._deactivate()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._cleanup()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self._active:
+            self._deactivate()
+        self._cleanup()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self._active:
+            self._deactivate()
+        self._cleanup()
+        return TransitionCallbackReturn.SUCCESS
+
+
+def main(args: Optional[List[str]] = None) -> Any:
+    """Console script ``depth_lifecycle_node``: starts unconfigured; drive it through
+    ``<node>/change_state`` (``ros2 lifecycle set /fastdepth configure``, then ``activate``)."""
+    return _main(args, node_class=LifecycleDepthNode)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
