@@ -32,7 +32,7 @@ def test_demo_end_to_end(tmp_path):
     assert 0.0 < report["metrics"]["delta1"] <= 1.0 and report["metrics"]["rmse_m"] > 0
     assert (report_dir / "montage.png").is_file() and (report_dir / "frames.csv").is_file()
     with bagio.BagReader(report_dir / "output_bag") as bag:
-        assert bag.topics["/depth"].count == report["frames"]["received"]
+        assert bag.topics["/depth/image"].count == report["frames"]["received"]
 
 
 def test_demo_missing_model_is_a_clear_error(tmp_path):

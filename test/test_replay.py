@@ -123,7 +123,7 @@ def test_replay_raw_sqlite_through_node(raw_node, raw_bag, dds_env, tmp_path):
     assert not list(tmp_path.glob(".*partial*")), "temporary bag directory left behind"
 
     msgs = read_back(out_bag)
-    depth = msgs["/depth"]
+    depth = msgs["/depth/image"]
     sent = [T0 + i * PERIOD for i in range(N_FRAMES)]
     stamps = [stamp_ns(msg.header.stamp) for _, msg in depth]
     assert sorted(set(stamps)) == sent  # lock-step: every frame, stamps preserved
@@ -195,7 +195,7 @@ def test_replay_compressed_mcap_recorded_timing(dds_env, shipped_model, tmp_path
         )
         assert res.returncode == 0, res.stderr + node.output()[-2000:]
         msgs = read_back(out_bag)
-        stamps = sorted({stamp_ns(msg.header.stamp) for _, msg in msgs["/depth"]})
+        stamps = sorted({stamp_ns(msg.header.stamp) for _, msg in msgs["/depth/image"]})
         sent = [T0 + i * PERIOD for i in range(N_FRAMES)]
         assert set(stamps) <= set(sent)
         assert len(stamps) >= N_FRAMES - 2  # recorded pace (10 Hz) on 2 cores: at most a couple dropped
@@ -236,12 +236,12 @@ def test_sigint_leaves_valid_closed_bag(raw_node, raw_bag, dds_env, tmp_path):
     assert (out_bag / "metadata.yaml").is_file()
     assert not list(tmp_path.glob(".interrupted.partial-*"))
     msgs = read_back(out_bag)
-    depth = msgs["/depth"]
+    depth = msgs["/depth/image"]
     assert len(depth) >= 5
     stamps = [stamp_ns(msg.header.stamp) for _, msg in depth]
     assert len(set(stamps)) == len(stamps), "loop passes must not repeat stamps"
     with bagio.BagReader(out_bag) as bag:
-        assert bag.topics["/depth"].count == len(depth)  # metadata agrees with the content
+        assert bag.topics["/depth/image"].count == len(depth)  # metadata agrees with the content
 
 
 def test_corrupt_bag_clear_error_no_output(dds_env, raw_bag, tmp_path):

@@ -39,6 +39,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from .. import topics
 from ..dds import private_graph_env
 from ..stats import summarize_ms
 
@@ -144,8 +145,8 @@ def _driver(cfg: Dict[str, object]) -> Dict[str, object]:
                 for kv in status.values:
                     diag["%s/%s" % (status.name.split(": ")[-1], kv.key)] = kv.value
 
-    node.create_subscription(Image, "depth", on_depth, sub_qos)
-    node.create_subscription(CameraInfo, "depth/camera_info", on_info, sub_qos)
+    node.create_subscription(Image, topics.DEPTH_IMAGE, on_depth, sub_qos)
+    node.create_subscription(CameraInfo, topics.DEPTH_CAMERA_INFO, on_info, sub_qos)
     node.create_subscription(DiagnosticArray, "/diagnostics", on_diag, 10)
     executor = SingleThreadedExecutor()
     executor.add_node(node)
@@ -170,7 +171,7 @@ def _driver(cfg: Dict[str, object]) -> Dict[str, object]:
     # discovery: wait until the node subscribes our image topic and publishes depth
     deadline = time.monotonic() + 30.0
     while time.monotonic() < deadline and (
-        img_pub.get_subscription_count() == 0 or node.count_publishers("depth") == 0
+        img_pub.get_subscription_count() == 0 or node.count_publishers(topics.DEPTH_IMAGE) == 0
     ):
         time.sleep(0.05)
     if img_pub.get_subscription_count() == 0:
@@ -271,23 +272,21 @@ def _relay() -> None:
     in + out + rclpy message conversion + the slot's thread handoff."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
-    from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import CameraInfo, Image
 
     from ..imaging import image_msg_to_rgb8, numpy_to_image
     from ..latest import LatestSlot
-    from ..node import INPUT_DEPTH, NODE_NAME, OUTPUT_DEPTH
+    from ..node import NODE_NAME
+    from ..qos import input_qos, output_qos
     from ..spinning import spin_until_shutdown
 
     rclpy.init()
     node = rclpy.create_node(NODE_NAME)
-    # depth_node's default QoS (its profiles are built inline from these depths)
-    in_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=INPUT_DEPTH,
-                        reliability=ReliabilityPolicy.BEST_EFFORT)
-    out_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=OUTPUT_DEPTH,
-                         reliability=ReliabilityPolicy.RELIABLE)
-    depth_pub = node.create_publisher(Image, "depth", out_qos)
-    info_pub = node.create_publisher(CameraInfo, "depth/camera_info", out_qos)
+    # depth_node's default QoS (fastdepth_ros.qos)
+    in_qos = input_qos()
+    out_qos = output_qos()
+    depth_pub = node.create_publisher(Image, topics.DEPTH_IMAGE, out_qos)
+    info_pub = node.create_publisher(CameraInfo, topics.DEPTH_CAMERA_INFO, out_qos)
     depth = np.ones((224, 224), np.float32)
     slot: LatestSlot = LatestSlot()
 

@@ -20,7 +20,7 @@ def add_live_topic_args(p: argparse.ArgumentParser) -> None:
         help="publish colour here (CompressedImage bags: <this>/compressed)",
     )
     g.add_argument("--info-topic", default="/camera_info")
-    g.add_argument("--depth-topic", default="/depth")
+    g.add_argument("--depth-topic", default="/depth/image")
     g.add_argument("--depth-info-topic", default="/depth/camera_info")
     g.add_argument("--diagnostics-topic", default="/diagnostics")
 

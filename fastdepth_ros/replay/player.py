@@ -55,7 +55,7 @@ class ReplayConfig:
     # live topics (defaults fit depth_node with no namespace/remapping)
     image_topic: str = "/image"
     info_topic: str = "/camera_info"
-    depth_topic: str = "/depth"
+    depth_topic: str = "/depth/image"
     depth_info_topic: str = "/depth/camera_info"
     diagnostics_topic: str = "/diagnostics"
     clock: bool = True

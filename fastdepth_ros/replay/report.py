@@ -137,7 +137,7 @@ def build_report(
     image_topic: str,
     info_topic: Optional[str],
     gt_topic: Optional[str] = None,
-    depth_topic: str = "/depth",
+    depth_topic: str = "/depth/image",
     depth_info_topic: str = "/depth/camera_info",
     montage_frames: int = 4,
     min_range_m: float = 0.1,
