@@ -363,3 +363,41 @@ def _idle_counts(client: Client) -> Tuple[int, int, int]:
             return counts
         previous = counts
     pytest.fail("the node never went idle: %s" % (previous,))
+
+
+def test_outputs_are_image_transport_siblings(setup) -> None:
+    """image_transport pairs an image with getCameraInfoTopic(image): the depth image's own
+    camera_info, not the input camera's (/ns/camera_info) -- resolved as image_transport does."""
+    from fastdepth_ros.topics import camera_info_topic
+
+    _, client = setup
+    pubs = dict(wait_for(lambda: client.node.get_publisher_names_and_types_by_node("fastdepth", NS), 5.0))
+    depth_image = NS + "/depth/image"
+    assert pubs[depth_image] == ["sensor_msgs/msg/Image"]
+    assert pubs[camera_info_topic(depth_image)] == ["sensor_msgs/msg/CameraInfo"]
+    assert camera_info_topic(depth_image) == NS + "/depth/camera_info"
+    assert pubs[NS + "/depth/colored"] == ["sensor_msgs/msg/Image"]
+    assert NS + "/depth" not in pubs  # the old parent topic would pair with /ns/camera_info
+
+
+def test_distorted_camera_is_rectified_and_its_camera_info_says_so(setup, frames: Frames) -> None:
+    """rectify: auto with a non-zero D: depth/camera_info is the pinhole model of the depth
+    grid (D = 0, R = I, K = P's 3x3), never the input's distortion on a rectified grid."""
+    _, client = setup
+    distorted = camera_info(W, H, fx=518.9, fy=519.5, cx=325.6, cy=253.7, frame_id="cam_optical")
+    distorted.d = [-0.28, 0.09, 0.001, -0.0015, -0.012]
+    depth = frames.served(info=distorted)
+    info = wait_for(lambda: client.info_for(depth.header.stamp), TIMEOUT_S)
+    assert info is not None
+    assert list(info.d) == [0.0] * 5 and info.distortion_model == "plumb_bob"
+    assert np.allclose(np.array(info.r).reshape(3, 3), np.eye(3))
+    p = np.array(info.p).reshape(3, 4)
+    assert np.allclose(np.array(info.k).reshape(3, 3), p[:, :3])
+    # same grid as the pinhole case: K follows the paper crop of the camera's P
+    points = np.array([[0.0, 0.0, 2.0], [0.3, -0.2, 1.5]])
+    k_in = np.array(distorted.p).reshape(3, 4)[:, :3]
+    assert np.allclose(project(p[:, :3], points), _expected_uv(project(k_in, points)), atol=1e-6)
+    since = time.perf_counter()
+    frames.served(info=distorted)
+    out = wait_for(lambda: client.find_status("depth output", since), 5.0)
+    assert int(status_values(out)["Depth images rectified"]) >= 1

@@ -1,0 +1,182 @@
+"""How the node plugs into a ROS graph (issue 12), each in its own depth_node process:
+
+* lazy processing: no image subscription (so no inference) while nobody subscribes to an
+  output, diagnostics "idle: no subscribers"; subscribing wakes it, unsubscribing idles it;
+* QoS: the client publishes best effort, as camera drivers do; a standard
+  ``qos_overrides`` parameter makes the camera_info subscription reliable, which cannot
+  match that publisher: a diagnostic WARN names the endpoint and the policy;
+* the managed variant ``depth_lifecycle_node`` driven through its lifecycle services:
+  nothing before configure, model loaded at configure, topics only while active,
+  re-configurable after cleanup.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ros_harness import (
+    Client,
+    NodeProcess,
+    camera_info,
+    image_msg,
+    isolate_dds,
+    scene_rgb8,
+    status_values,
+    wait_for,
+)
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+pytest.importorskip("rclpy", reason="rclpy not installed (scripts/venv.sh runtime,ros,test)")
+
+OK, WARN = 0, 1
+
+
+def _frame(client: Client, rgb: Any, info: Any = None) -> Any:
+    msg = image_msg(rgb, client.node.get_clock().now().nanoseconds, frame_id="cam_optical")
+    if info is not None:
+        info.header = msg.header
+    client.publish(msg, info)
+    return msg
+
+
+def _served(client: Client, rgb: Any, info: Any = None, tries: int = 20) -> Any:
+    for _ in range(tries):
+        msg = _frame(client, rgb, info)
+        depth = wait_for(lambda m=msg: client.depth_for(m.header.stamp), 1.0)
+        if depth is not None:
+            return depth
+    return None
+
+
+def test_lazy_processing_and_incompatible_qos_warning(reference_model: Path, reference: Path) -> None:
+    env = isolate_dds()
+    ns = "/fdlazy_%d" % os.getpid()
+    info_topic = ns + "/cam/camera_info"
+    proc = NodeProcess(
+        ["-p", "model_path:=%s" % reference_model, "-r", "__ns:=%s" % ns,
+         "-r", "image:=%s/cam/image_raw" % ns, "-r", "camera_info:=%s" % info_topic,
+         "-p", "qos_overrides.%s.subscription.reliability:=reliable" % info_topic],
+        env,
+    )
+    client = None
+    try:
+        client = Client(ns, ns + "/cam/image_raw", info_topic, subscribe_outputs=False)
+        rgb = scene_rgb8(reference)
+        start = time.perf_counter()
+        idle = wait_for(lambda: client.find_status("input", start, OK, "idle: no subscribers"), 40.0)
+        assert idle is not None, proc.output()
+        assert status_values(idle)["Subscribed"] == "False"
+        out = client.find_status("depth output", start)
+        assert out.level[0] == OK and out.message == "idle: no subscribers"
+        time.sleep(1.0)
+        assert client.image_pub.get_subscription_count() == 0, "idle: the image is not even subscribed"
+        for _ in range(5):
+            _frame(client, rgb)
+            time.sleep(0.1)
+        assert not client.depth
+
+        client.subscribe_outputs()  # a consumer appears: the node subscribes and works
+        assert wait_for(lambda: client.image_pub.get_subscription_count() > 0, 10.0), proc.output()
+        info = camera_info(640, 480, frame_id="cam_optical")
+        assert _served(client, rgb, info) is not None, proc.output()
+        since = time.perf_counter()
+        _served(client, rgb, info)
+        inp = wait_for(lambda: client.find_status("input", since), 5.0)
+        assert inp is not None and "idle" not in inp.message
+        assert status_values(inp)["Subscribed"] == "True"
+
+        # best-effort camera_info publisher vs the overridden reliable subscription
+        qos = wait_for(lambda: client.find_status("qos", start, WARN), 10.0)
+        assert qos is not None, proc.output()
+        assert "RELIABILITY" in qos.message and info_topic in qos.message, qos.message
+        cam = client.find_status("camera_info", since)
+        assert status_values(cam)["camera_info received"] == "0"  # the mismatch is real
+        assert not client.depth_info
+
+        client.unsubscribe_outputs()  # consumer gone: back to idle, image unsubscribed
+        assert wait_for(lambda: client.image_pub.get_subscription_count() == 0, 10.0), proc.output()
+        since = time.perf_counter()
+        assert wait_for(lambda: client.find_status("input", since, OK, "idle: no subscribers"), 5.0)
+    finally:
+        if client is not None:
+            client.close()
+        proc.close()
+
+
+def _lifecycle(client: Client, node: str, transition: str = "") -> str:
+    """GetState, or ChangeState by label then GetState; returns the state's label."""
+    from lifecycle_msgs.msg import Transition
+    from lifecycle_msgs.srv import ChangeState, GetState
+
+    if transition:
+        change = client.node.create_client(ChangeState, node + "/change_state")
+        try:
+            assert change.wait_for_service(timeout_sec=20.0), "no lifecycle services"
+            req = ChangeState.Request()
+            req.transition = Transition(id={
+                "configure": Transition.TRANSITION_CONFIGURE, "activate": Transition.TRANSITION_ACTIVATE,
+                "deactivate": Transition.TRANSITION_DEACTIVATE, "cleanup": Transition.TRANSITION_CLEANUP,
+                "shutdown": Transition.TRANSITION_UNCONFIGURED_SHUTDOWN}[transition])
+            future = change.call_async(req)
+            assert wait_for(future.done, 60.0), "change_state %s timed out" % transition
+            assert future.result().success, transition
+        finally:
+            client.node.destroy_client(change)
+    get = client.node.create_client(GetState, node + "/get_state")
+    try:
+        assert get.wait_for_service(timeout_sec=20.0), "no lifecycle services"
+        future = get.call_async(GetState.Request())
+        assert wait_for(future.done, 20.0)
+        return future.result().current_state.label
+    finally:
+        client.node.destroy_client(get)
+
+
+def test_lifecycle_node_through_its_services(reference_model: Path, reference: Path) -> None:
+    env = isolate_dds()
+    ns = "/fdlife_%d" % os.getpid()
+    node = ns + "/fastdepth"
+    proc = NodeProcess(
+        ["-p", "model_path:=%s" % reference_model, "-r", "__ns:=%s" % ns,
+         "-r", "image:=%s/cam/image_raw" % ns, "-r", "camera_info:=%s/cam/camera_info" % ns],
+        env, script="depth_lifecycle_node",
+    )
+    client = None
+    try:
+        client = Client(ns, ns + "/cam/image_raw", ns + "/cam/camera_info")
+        rgb = scene_rgb8(reference)
+        assert _lifecycle(client, node) == "unconfigured", proc.output()
+        assert "model " not in proc.output(), "the model loads at configure, not at start"
+        assert client.image_pub.get_subscription_count() == 0
+
+        assert _lifecycle(client, node, "configure") == "inactive"
+        assert "model " in proc.output()
+        time.sleep(0.5)
+        assert client.image_pub.get_subscription_count() == 0, "inactive: no work"
+
+        assert _lifecycle(client, node, "activate") == "active"
+        assert client.wait_subscribed(20.0), proc.output()
+        assert _served(client, rgb) is not None, proc.output()
+
+        assert _lifecycle(client, node, "deactivate") == "inactive"
+        assert wait_for(lambda: client.image_pub.get_subscription_count() == 0, 10.0)
+        assert wait_for(lambda: client._depth_sub.get_publisher_count() == 0, 10.0)
+
+        assert _lifecycle(client, node, "cleanup") == "unconfigured"
+        # a second life: configure and activate again (QoS override parameters already declared)
+        assert _lifecycle(client, node, "configure") == "inactive"
+        assert _lifecycle(client, node, "activate") == "active"
+        assert client.wait_subscribed(20.0), proc.output()
+        assert _served(client, rgb) is not None, proc.output()
+        assert proc.alive() and "Traceback" not in proc.output()
+        rc = proc.stop(timeout_s=15.0)
+        assert rc == 0, proc.output()
+        assert "Traceback" not in proc.output()
+    finally:
+        if client is not None:
+            client.close()
+        proc.close()
