@@ -301,29 +301,35 @@ def _open_bag(config: ReplayConfig) -> Tuple[bagio.BagReader, str, str, Optional
 
 def _wait_for_node(config: ReplayConfig, node: Any, image_pub: Any, recorder: Recorder, stop: _Stop,
                    image_type: str) -> None:
-    """Until the node subscribes our image topic and publishes depth (ReplayError after
-    ``wait_node_s`` or when ``config.health`` reports a problem), then until the recorder
-    is matched and ``settle_s`` has passed."""
+    """Until the node publishes depth, then -- once the recorder subscribes it: a lazy node
+    subscribes its input only while its outputs are subscribed -- until it subscribes our
+    image topic (ReplayError after ``wait_node_s`` or when ``config.health`` reports a
+    problem), then until the recorder is matched and ``settle_s`` has passed."""
     deadline = time.monotonic() + config.wait_node_s
-    while image_pub.get_subscription_count() == 0 or node.count_publishers(config.depth_topic) == 0:
-        problem = config.health() if config.health is not None else None
-        if problem:
-            raise ReplayError(problem)
-        if stop.sleep(0.05) or time.monotonic() > deadline:
-            if stop.event.is_set():
-                break
-            raise ReplayError(
-                "no depth node after %.0f s: nobody subscribes %s (%s) or publishes %s. Is depth_node"
-                " running on the same ROS_DOMAIN_ID/RMW%s?"
-                % (
-                    config.wait_node_s,
-                    image_pub.topic_name,
-                    image_type,
-                    config.depth_topic,
-                    ", with image_transport:=compressed" if image_type == bagio.COMPRESSED_IMAGE else "",
+
+    def wait(ready: Callable[[], bool]) -> None:
+        while not ready():
+            problem = config.health() if config.health is not None else None
+            if problem:
+                raise ReplayError(problem)
+            if stop.sleep(0.05) or time.monotonic() > deadline:
+                if stop.event.is_set():
+                    return
+                raise ReplayError(
+                    "no depth node after %.0f s: nobody subscribes %s (%s) or publishes %s. Is depth_node"
+                    " running on the same ROS_DOMAIN_ID/RMW%s?"
+                    % (
+                        config.wait_node_s,
+                        image_pub.topic_name,
+                        image_type,
+                        config.depth_topic,
+                        ", with image_transport:=compressed" if image_type == bagio.COMPRESSED_IMAGE else "",
+                    )
                 )
-            )
+
+    wait(lambda: node.count_publishers(config.depth_topic) > 0)
     recorder.subscribe_matching(timeout_s=2.0)
+    wait(lambda: image_pub.get_subscription_count() > 0)
     if not stop.event.is_set():
         waited = time.monotonic() + 5.0
         while recorder.publisher_count("depth") == 0 and time.monotonic() < waited:
