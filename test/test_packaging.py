@@ -29,6 +29,74 @@ def test_package_xml_is_format3_with_real_exec_depends() -> None:
     assert root.find("export/build_type").text == "ament_python"
 
 
+#: top-level module -> rosdep key; None: not a robot dependency (pip-only extra or an
+#: optional fallback), documented in docs/integration.md
+ROSDEP_KEYS = {
+    "rclpy": "rclpy", "rcl_interfaces": "rcl_interfaces", "sensor_msgs": "sensor_msgs",
+    "diagnostic_msgs": "diagnostic_msgs", "lifecycle_msgs": "lifecycle_msgs",
+    "rosgraph_msgs": "rosgraph_msgs", "ament_index_python": "ament_index_python",
+    "launch": "launch", "launch_ros": "launch_ros", "numpy": "python3-numpy",
+    "cv2": "python3-opencv", "onnxruntime": "python3-onnxruntime-pip", "tqdm": "python3-tqdm",
+    "yaml": "python3-yaml", "builtin_interfaces": "builtin_interfaces", "std_msgs": "std_msgs",
+    "pytest": "python3-pytest", "PIL": "python3-pil",
+    "rosbags": None, "ruamel": None, "apsw": None,  # replay's bag library (pip) and its fallbacks
+    "torch": None, "onnx": None,  # training/export/bench extras, never on the robot
+}
+#: exec_depends the code reaches through another package's API, not an import
+INDIRECT = {"lifecycle_msgs": "rclpy.lifecycle serves the lifecycle_msgs services"}
+
+
+def _imported_modules(paths) -> set:
+    import ast
+    import sys as _sys
+
+    stdlib = set(getattr(_sys, "stdlib_module_names", ())) | {"__future__"}
+    found = set()
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            found |= {n.split(".")[0] for n in names}
+    return {m for m in found if m not in stdlib and m not in ("fastdepth_ros", "ros_harness", "test_launch",
+                                                               "test_training_import")}
+
+
+def test_package_xml_declares_exactly_what_the_code_imports() -> None:
+    """rosdep installs what package.xml says: every import of the shipped code (the node,
+    replay, bench, launch file) must be there, and nothing it does not use."""
+    if sys.version_info < (3, 10):
+        pytest.skip("sys.stdlib_module_names needs Python 3.10")
+    root = ET.parse(ROOT / "package.xml").getroot()
+    shipped = [p for p in (ROOT / "fastdepth_ros").rglob("*.py") if "training" not in p.parts]
+    shipped += list((ROOT / "launch").glob("*.py"))
+    runtime = _imported_modules(shipped)
+    unknown = runtime - set(ROSDEP_KEYS)
+    assert not unknown, "imports without a rosdep mapping in this test: %s" % sorted(unknown)
+    want = {ROSDEP_KEYS[m] for m in runtime if ROSDEP_KEYS[m]} | set(INDIRECT)
+    exec_deps = {e.text for e in root.findall("exec_depend")}
+    assert exec_deps == want, ("missing", want - exec_deps, "unused", exec_deps - want)
+    tests = _imported_modules((ROOT / "test").glob("*.py")) - runtime - set(INDIRECT)
+    test_want = {ROSDEP_KEYS[m] for m in tests if ROSDEP_KEYS.get(m)}
+    test_deps = {e.text for e in root.findall("test_depend")}
+    assert test_deps == test_want, ("missing", test_want - test_deps, "unused", test_deps - test_want)
+    assert not root.findall("build_depend") and "ament_flake8" not in ET.tostring(root, "unicode")
+
+
+def test_license_and_changelog_are_shipped() -> None:
+    root = ET.parse(ROOT / "package.xml").getroot()
+    assert root.findtext("license") == "MIT"
+    license_text = (ROOT / "LICENSE").read_text()
+    assert license_text.startswith("MIT License") and "WITHOUT WARRANTY" in license_text
+    changelog = (ROOT / "CHANGELOG.rst").read_text()
+    # catkin_generate_changelog / bloom format: a title, then "<version> (YYYY-MM-DD)" sections
+    assert re.search(r"^%s \(\d{4}-\d{2}-\d{2}\)$" % re.escape(fastdepth_ros.__version__), changelog,
+                     re.M) or re.search(r"^Forthcoming$", changelog, re.M)
+
+
 def test_pip_install_puts_share_files_where_ament_finds_them() -> None:
     """scripts/venv.sh installs non-editable; ament_index must resolve the share dir."""
     share = share_dir()

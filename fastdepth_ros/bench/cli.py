@@ -45,7 +45,8 @@ def add_bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--e2e-model", default="shipped",
                    help="model label (or ONNX path) for the node run (default: shipped)")
     p.add_argument("--e2e-modes", default=DEFAULT_E2E_MODES,
-                   help="comma list of publish rates in Hz, 'max' and/or 'lockstep'")
+                   help="comma list of publish rates in Hz, 'max', 'lockstep' and/or 'idle[@Hz]' "
+                   "(camera publishing, depth not subscribed: node CPU while idle)")
     p.add_argument("--e2e-seconds", type=float, default=10.0, help="measuring window per mode")
     p.add_argument("--e2e-whatif", default="",
                    help="also run the first rate with other node configurations, e.g. "

@@ -17,8 +17,10 @@ with the host clock at publish time, and subscribes ``depth`` + ``depth/camera_i
   publish) from its /diagnostics, to show where the time goes.
 
 Modes: ``30`` (or any rate in Hz), ``max`` (publish back to back: the publisher competes
-with the node for the CPU, as a too-fast camera driver would) and ``lockstep`` (publish the
-next frame as soon as the previous depth arrived: the node's sustainable throughput).
+with the node for the CPU, as a too-fast camera driver would), ``lockstep`` (publish the
+next frame as soon as the previous depth arrived: the node's sustainable throughput) and
+``idle`` / ``idle@<Hz>`` (camera at 30 Hz or the given rate, nobody subscribed to the depth:
+the node's CPU while idle; with ``lazy`` it does not even subscribe to the image).
 
 DDS setup is private to the run (a random ROS_DOMAIN_ID, localhost discovery, Fast DDS with
 the package's shared-memory profile), so a bench never talks to a live robot graph.
@@ -45,6 +47,7 @@ from ..stats import summarize_ms
 
 CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 WIDTH, HEIGHT = 640, 480
+IDLE_LABEL = "idle, camera at %g Hz"
 
 
 # --------------------------------------------------------------------------- environment
@@ -62,6 +65,7 @@ WHATIF: Dict[str, List[str]] = {
     "spin": ["ort_allow_spinning:=true"],  # ORT pool threads busy-wait (ORT's and the node's default)
     "nospin": ["ort_allow_spinning:=false"],  # ORT pool threads sleep between frames
     "1thread": ["intra_op_threads:=1"],  # ORT on one core, the other left to DDS/executor
+    "eager": ["lazy:=false"],  # subscribe and infer even with no depth subscriber
 }
 
 
@@ -111,7 +115,11 @@ def _driver(cfg: Dict[str, object]) -> Dict[str, object]:
     seconds = float(cfg["seconds"])  # type: ignore[arg-type]
     warmup_s = float(cfg["warmup_s"])  # type: ignore[arg-type]
     node_pid = int(cfg["node_pid"])  # type: ignore[arg-type]
-    rate_hz = float(mode) if mode not in ("max", "lockstep") else 0.0
+    idle = mode.startswith("idle")
+    if idle:
+        rate_hz = float(mode.partition("@")[2] or 30.0)
+    else:
+        rate_hz = float(mode) if mode not in ("max", "lockstep") else 0.0
 
     rclpy.init()
     node = rclpy.create_node("fastdepth_bench_driver")
@@ -145,8 +153,9 @@ def _driver(cfg: Dict[str, object]) -> Dict[str, object]:
                 for kv in status.values:
                     diag["%s/%s" % (status.name.split(": ")[-1], kv.key)] = kv.value
 
-    node.create_subscription(Image, topics.DEPTH_IMAGE, on_depth, sub_qos)
-    node.create_subscription(CameraInfo, topics.DEPTH_CAMERA_INFO, on_info, sub_qos)
+    if not idle:  # idle: the depth has no subscriber
+        node.create_subscription(Image, topics.DEPTH_IMAGE, on_depth, sub_qos)
+        node.create_subscription(CameraInfo, topics.DEPTH_CAMERA_INFO, on_info, sub_qos)
     node.create_subscription(DiagnosticArray, "/diagnostics", on_diag, 10)
     executor = SingleThreadedExecutor()
     executor.add_node(node)
@@ -168,14 +177,15 @@ def _driver(cfg: Dict[str, object]) -> Dict[str, object]:
         img_pub.publish(img)
         return ns
 
-    # discovery: wait until the node subscribes our image topic and publishes depth
+    # discovery: wait until the node subscribes our image topic and publishes depth (idle:
+    # until it publishes depth; a lazy node never subscribes the image then)
     deadline = time.monotonic() + 30.0
     while time.monotonic() < deadline and (
-        img_pub.get_subscription_count() == 0 or node.count_publishers(topics.DEPTH_IMAGE) == 0
+        (img_pub.get_subscription_count() == 0 and not idle) or node.count_publishers(topics.DEPTH_IMAGE) == 0
     ):
         time.sleep(0.05)
-    if img_pub.get_subscription_count() == 0:
-        raise RuntimeError("depth_node did not subscribe to 'image' within 30 s")
+    if node.count_publishers(topics.DEPTH_IMAGE) == 0 or (img_pub.get_subscription_count() == 0 and not idle):
+        raise RuntimeError("depth_node did not subscribe to 'image' / publish depth within 30 s")
 
     def run_phase(duration: float) -> List[int]:
         return _publish_phase(publish_one, mode, rate_hz, duration, arrived)
@@ -188,6 +198,7 @@ def _driver(cfg: Dict[str, object]) -> Dict[str, object]:
     cpu0, wall0 = proc_cpu_s(node_pid), time.monotonic()
     own0 = time.process_time()
     sent = run_phase(seconds)
+    image_subscribed = img_pub.get_subscription_count() > 0
     wall1 = time.monotonic()
     cpu1 = proc_cpu_s(node_pid)
     own1 = time.process_time()
@@ -202,7 +213,8 @@ def _driver(cfg: Dict[str, object]) -> Dict[str, object]:
 
     window = wall1 - wall0
     return dict(
-        mode=mode if mode in ("max", "lockstep") else "%g Hz" % rate_hz,
+        mode=mode if mode in ("max", "lockstep") else (IDLE_LABEL if idle else "%g Hz") % rate_hz,
+        image_subscribed_by_node=image_subscribed,
         **_receipt(sent, d_rx, i_rx, stop_ns, rate_hz, window),
         node_cpu_percent=round(100.0 * (cpu1 - cpu0) / window, 1),
         driver_cpu_percent=round(100.0 * (own1 - own0) / window, 1),

@@ -13,7 +13,7 @@ from typing import Dict, List, Optional
 from .report import loadavg, machine_info, machine_label
 
 NON_COMPUTE_PROVIDERS = {"AzureExecutionProvider"}  # remote endpoints, not a compute EP
-DEFAULT_E2E_MODES = "30,max,lockstep"
+DEFAULT_E2E_MODES = "30,max,lockstep,idle"
 
 
 def log(msg: str) -> None:
@@ -227,7 +227,8 @@ def _pipeline_stages(args, model_path: str) -> Dict[str, object]:
 
     log("pipeline stages: %s, 640x480 rgb8, node default threads" % args.e2e_model)
     out: Dict[str, object] = {"pipeline": M.pipeline_stages(model_path, args.runs, args.warmup)}
-    rates = [float(m) for m in args.e2e_modes.split(",") if m.strip() not in ("", "max", "lockstep")]
+    rates = [float(m) for m in args.e2e_modes.split(",")
+             if m.strip() not in ("", "max", "lockstep") and not m.strip().startswith("idle")]
     if rates:
         log("pipeline stages paced at %g Hz (camera cadence, no DDS)" % rates[0])
         out["pipeline_paced"] = M.pipeline_stages(
@@ -296,7 +297,8 @@ def _e2e(args, specs, latency, notes) -> List[Dict[str, object]]:
     log("e2e: depth_node with %s, modes %s" % (path, modes))
     warm = 1.0 if args.quick else 3.0
     rows = run_e2e(path, modes, args.e2e_seconds, warmup_s=warm, extra_params=args.e2e_param, log=log)
-    rates = [m for m in modes if m not in ("max", "lockstep")]
+    rates = [m for m in modes if m not in ("max", "lockstep") and not m.startswith("idle")]
+    idle = [m for m in modes if m.startswith("idle")][:1]
     if rates and not args.no_relay:
         log("e2e transport floor: relay node at %s Hz" % rates[0])
         floor = run_e2e(path, rates[:1], args.e2e_seconds, warmup_s=warm, log=log, relay=True)
@@ -306,9 +308,9 @@ def _e2e(args, specs, latency, notes) -> List[Dict[str, object]]:
         rows += floor
     for combo in [c for c in args.e2e_whatif.split(",") if c.strip()] if rates else []:
         names = [n for n in combo.strip().split("+") if n]
-        log("e2e what-if %s at %s Hz" % ("+".join(names), rates[0]))
-        rows += run_e2e(path, rates[:1], args.e2e_seconds, warmup_s=warm, extra_params=args.e2e_param,
-                        log=log, whatif=names)
+        log("e2e what-if %s at %s Hz%s" % ("+".join(names), rates[0], " and idle" if idle else ""))
+        rows += run_e2e(path, rates[:1] + idle, args.e2e_seconds, warmup_s=warm,
+                        extra_params=args.e2e_param, log=log, whatif=names)
     _compare_to_model_only(rows, [x for x in latency if x["model"] == args.e2e_model])
     return rows
 
