@@ -4,17 +4,19 @@
         camera_info:=/camera/camera_info namespace:=drone1 model:=/path/to/model.onnx
 
 Arguments: model (ONNX path; empty = the package's model), namespace, image, camera_info,
-params_file (default: share/fastdepth_ros/config/fastdepth.yaml), use_sim_time.  Topics
-are remapped, so the node's relative names (image, camera_info, depth, ...) stay intact.
+params_file (default: share/fastdepth_ros/config/fastdepth.yaml), use_sim_time, lifecycle
+(true: the managed ``depth_lifecycle_node``, started unconfigured for a lifecycle manager
+or ``ros2 lifecycle set``).  Inputs are remapped, so the node's relative names (image,
+camera_info, depth/image, depth/camera_info, ...) stay intact.
 """
 
 import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch.actions import DeclareLaunchArgument
-from launch.conditions import IfCondition, UnlessCondition
+from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PythonExpression
-from launch_ros.actions import Node
+from launch_ros.actions import LifecycleNode, Node
 from launch_ros.parameter_descriptions import ParameterValue
 
 from launch import LaunchDescription
@@ -23,10 +25,10 @@ from launch import LaunchDescription
 def generate_launch_description():
     share = get_package_share_directory("fastdepth_ros")
     model = LaunchConfiguration("model")
+    lifecycle = LaunchConfiguration("lifecycle")
     use_sim_time = ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool)
     common = dict(
         package="fastdepth_ros",
-        executable="depth_node",
         name="fastdepth",
         namespace=LaunchConfiguration("namespace"),
         output="screen",
@@ -37,6 +39,22 @@ def generate_launch_description():
         ],
     )
     has_model = PythonExpression(["'", model, "' != ''"])
+    managed_node = PythonExpression(["'", lifecycle, "'.lower() in ('true', '1')"])
+    params = LaunchConfiguration("params_file")
+    # The YAML's model_path: "" would override nothing useful, so the model argument is
+    # applied on top of it only when given.
+    variants = []
+    for model_given in (True, False):
+        extra = {"use_sim_time": use_sim_time}
+        if model_given:
+            extra["model_path"] = model
+        given = has_model if model_given else PythonExpression(["not ", has_model])
+        plain = PythonExpression([given, " and not ", managed_node])
+        managed = PythonExpression([given, " and ", managed_node])
+        variants.append(Node(executable="depth_node", parameters=[params, extra],
+                             condition=IfCondition(plain), **common))
+        variants.append(LifecycleNode(executable="depth_lifecycle_node", parameters=[params, extra],
+                                      condition=IfCondition(managed), **common))
     return LaunchDescription(
         [
             DeclareLaunchArgument("model", default_value="", description="ONNX model; empty = the package's"),
@@ -49,18 +67,8 @@ def generate_launch_description():
                 description="parameter YAML (/** wildcard)",
             ),
             DeclareLaunchArgument("use_sim_time", default_value="false", description="use /clock (bags)"),
-            # The YAML's model_path: "" would override nothing useful, so the model argument is
-            # applied on top of it only when given.
-            Node(
-                parameters=[LaunchConfiguration("params_file"), {"use_sim_time": use_sim_time,
-                                                                 "model_path": model}],
-                condition=IfCondition(has_model),
-                **common,
-            ),
-            Node(
-                parameters=[LaunchConfiguration("params_file"), {"use_sim_time": use_sim_time}],
-                condition=UnlessCondition(has_model),
-                **common,
-            ),
+            DeclareLaunchArgument("lifecycle", default_value="false",
+                                  description="true: managed depth_lifecycle_node (configure/activate)"),
         ]
+        + variants
     )

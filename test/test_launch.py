@@ -16,7 +16,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 LAUNCH_FILE = REPO / "launch" / "depth.launch.py"
 PARAMS_FILE = REPO / "config" / "fastdepth.yaml"
-ARGUMENTS = {"model", "namespace", "image", "camera_info", "params_file", "use_sim_time"}
+ARGUMENTS = {"model", "namespace", "image", "camera_info", "params_file", "use_sim_time", "lifecycle"}
 
 
 def _declared_arguments(tree: ast.AST) -> set:
@@ -35,7 +35,7 @@ def test_launch_file_is_valid_python_with_the_documented_arguments() -> None:
     functions = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
     assert "generate_launch_description" in functions
     assert _declared_arguments(tree) == ARGUMENTS
-    assert '"fastdepth.yaml"' in source and '"depth_node"' in source
+    assert '"fastdepth.yaml"' in source and '"depth_node"' in source and '"depth_lifecycle_node"' in source
 
 
 def test_params_yaml_matches_the_node_parameters() -> None:
