@@ -106,9 +106,10 @@ PARAMETERS: Dict[str, Tuple[Any, str, bool, Dict[str, Any]]] = {
     "intra_op_threads": (0, "ORT intra-op threads (0 = ORT default, one per core).", True,
                          {"integer_range": _int_range(0, 256)}),
     "inter_op_threads": (1, "ORT inter-op threads.", True, {"integer_range": _int_range(0, 256)}),
-    "ort_allow_spinning": (True, "ORT intra-op threads busy-wait between kernels and frames "
-                           "(ORT's default, lowest latency) and keep a core per extra thread "
-                           "busy; false lets them sleep: less CPU, some latency.", True, {}),
+    "ort_allow_spinning": (False, "ORT intra-op threads busy-wait between kernels and frames "
+                           "(ORT's default: a few ms lower latency, but a core per extra thread "
+                           "kept busy). Off by default: an onboard computer shares its cores "
+                           "with estimation and control and runs on a battery.", True, {}),
     "warmup_runs": (3, "Inference runs at start-up, kept out of the statistics.", True,
                     {"integer_range": _int_range(0, 1000)}),
     "max_input_pixels": (16777216, "Pixel budget (width x height) of an input image; larger ones "

@@ -62,8 +62,8 @@ def ros_env(domain_id: Optional[int] = None) -> Dict[str, str]:
 #: Named node configurations for ``--e2e-whatif`` (depth_node parameters), measured at the
 #: first publish rate next to the default configuration.
 WHATIF: Dict[str, List[str]] = {
-    "spin": ["ort_allow_spinning:=true"],  # ORT pool threads busy-wait (ORT's and the node's default)
-    "nospin": ["ort_allow_spinning:=false"],  # ORT pool threads sleep between frames
+    "spin": ["ort_allow_spinning:=true"],  # ORT pool threads busy-wait (ORT's default)
+    "nospin": ["ort_allow_spinning:=false"],  # ORT pool threads sleep between frames (the node's default)
     "1thread": ["intra_op_threads:=1"],  # ORT on one core, the other left to DDS/executor
     "eager": ["lazy:=false"],  # subscribe and infer even with no depth subscriber
 }

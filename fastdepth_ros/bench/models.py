@@ -382,7 +382,7 @@ def matmul_peak(threads_list: Sequence[int], n: int = 1024, runs: int = 20) -> D
 
 def pipeline_stages(path: str, runs: int, warmup: int, threads: int = 0,
                     hw: Tuple[int, int] = (480, 640), rate_hz: float = 0.0,
-                    allow_spinning: bool = True) -> Dict[str, object]:
+                    allow_spinning: bool = False) -> Dict[str, object]:
     """The node's per-frame work in one process, no DDS: Image msg -> rgb8 (imaging),
     DepthPipeline (preprocess, inference, postprocess with the shipped defaults), depth ->
     Image msg.  ``threads`` and ``allow_spinning`` as the node's ``intra_op_threads`` (0 = ORT
