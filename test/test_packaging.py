@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -126,6 +127,22 @@ def test_colcon_build_installs_ros2_run_layout(tmp_path: Path) -> None:
         assert (install / "share" / "fastdepth_ros" / rel).is_file(), rel
     index = tmp_path / "install/fastdepth_ros/share/ament_index/resource_index/packages"
     assert (index / "fastdepth_ros").is_file()
+
+    # `colcon test` after `colcon build`: the harness finds the *installed* executables via the
+    # ament index (colcon puts them in lib/<package>, not next to the interpreter)
+    env = dict(os.environ, AMENT_PREFIX_PATH=str(install))
+    found = subprocess.run([sys.executable, "-c", "from fastdepth_ros.resources import executable; "
+                            "print(executable('depth_node'))"], env=env, capture_output=True, text=True,
+                           timeout=60, cwd=str(tmp_path))
+    assert found.stdout.strip() == str(install / "lib" / "fastdepth_ros" / "depth_node"), found.stderr
+    proc = subprocess.run([colcon, "test", "--packages-select", "fastdepth_ros", "--pytest-args",
+                           "test/test_topics.py", "test/test_node_startup.py", "-k",
+                           "sibling or missing_model"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = subprocess.run([colcon, "test-result", "--all"], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=60)
+    assert "0 errors, 0 failures" in result.stdout and "Summary: 2 tests" in result.stdout, result.stdout
 
 
 def test_every_node_parameter_is_documented_and_in_the_shipped_yaml() -> None:
