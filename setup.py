@@ -20,6 +20,15 @@ ROS_WHEELS = [  # ROS 2 Kilted from PyPI; the RMW must be listed explicitly
     "ros-diagnostic-msgs==5.5.1",
     "ros-rmw-fastrtps-cpp==9.3.3",
 ]
+# ROS 2 Jazzy (the LTS most robots run) from PyPI.  Its wheels share distribution names with
+# Kilted's (ros-jazzy-rclpy pulls ros-rclpy 7.1.x), so it lives in its own venv
+# (.venv-jazzy, scripts/test.sh).
+ROS_JAZZY_WHEELS = [
+    "ros-jazzy-rclpy==7.1.6",
+    "ros-jazzy-sensor-msgs==5.3.6",
+    "ros-jazzy-diagnostic-msgs==5.3.6",
+    "ros-jazzy-rmw-fastrtps-cpp==8.4.3",
+]
 
 setup(
     name=PACKAGE,
@@ -38,8 +47,10 @@ setup(
     extras_require={
         "runtime": ["onnxruntime>=1.16", "opencv-python-headless>=4.5", "rosbags>=0.10", "tqdm"],
         "ros": ROS_WHEELS,
+        "ros-jazzy": ROS_JAZZY_WHEELS,
         "train": ["torch==2.13.0", "onnx>=1.15", "matplotlib>=3.5"],  # matplotlib: the NetAdapt Pareto plot
         "test": ["pytest>=7", "ruff", "vermin", "pillow", "pyyaml", "onnx>=1.15", "colcon-common-extensions"],
+        "test-node": ["pytest>=7", "pyyaml"],  # the ROS process tests only (the Jazzy venv)
     },
     zip_safe=True,
     maintainer="fastdepth_ros developers",

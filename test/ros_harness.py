@@ -49,6 +49,25 @@ def isolate_dds() -> Dict[str, str]:
     return private_graph_env(domain, profile=FASTDDS_PROFILE, apply=True)
 
 
+def reliable_input() -> bool:
+    """``FASTDEPTH_TEST_RELIABLE_INPUT=1`` (scripts/test.sh sets it for the Jazzy run): the
+    client publishes reliable and the node's input subscriptions are overridden to reliable
+    (``input_qos_args``).  On Jazzy's Fast DDS 2.14, best-effort 640x480 frames between two
+    processes on this machine arrived only 30-60 % of the time even at 3 Hz (with or without
+    the SHM profile); reliable-reliable delivered all, as best effort does on Kilted."""
+    return bool(os.environ.get("FASTDEPTH_TEST_RELIABLE_INPUT"))
+
+
+def input_qos_args(*topics: str) -> List[str]:
+    """``qos_overrides`` making the node's subscriptions of ``topics`` reliable, when
+    :func:`reliable_input` asks for it (else nothing: the node's sensor-data default)."""
+    args: List[str] = []
+    if reliable_input():
+        for topic in topics:
+            args += ["-p", "qos_overrides.%s.subscription.reliability:=reliable" % topic]
+    return args
+
+
 class NodeProcess:
     """``depth_node`` as a subprocess with its output captured in a temporary file."""
 
@@ -110,7 +129,7 @@ class Client:
     """Test-side rclpy node: publishes camera data, records the depth node's outputs."""
 
     def __init__(self, ns: str, image_topic: str, info_topic: str, compressed: bool = False,
-                 subscribe_outputs: bool = True) -> None:
+                 subscribe_outputs: bool = True, publish_reliable: Optional[bool] = None) -> None:
         import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
         from rclpy.executors import SingleThreadedExecutor
@@ -124,14 +143,19 @@ class Client:
         from fastdepth_ros import topics
 
         reliable = ReliabilityPolicy.RELIABLE
-        # camera drivers publish sensor data best effort; consumers (depth_image_proc) subscribe reliable
-        best_effort = ReliabilityPolicy.BEST_EFFORT
-        pub_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5, reliability=best_effort)
+        # camera drivers publish sensor data best effort; consumers (depth_image_proc) subscribe
+        # reliable.  reliable_input(): see there.
+        if publish_reliable is None:
+            publish_reliable = reliable_input()
+        in_reliability = reliable if publish_reliable else ReliabilityPolicy.BEST_EFFORT
+        pub_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5, reliability=in_reliability)
         sub_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50, reliability=reliable)
         self.sub_qos = sub_qos
         image_cls = CompressedImage if compressed else Image
         self.image_pub = self.node.create_publisher(image_cls, image_topic, pub_qos)
         self.info_pub = self.node.create_publisher(CameraInfo, info_topic, pub_qos)
+        self._image_cls_in, self._image_topic = image_cls, image_topic
+
         self.lock = threading.Lock()
         self.depth: List[Tuple[float, Any]] = []
         self.depth_info: List[Tuple[float, Any]] = []
@@ -152,6 +176,14 @@ class Client:
         self.executor.add_node(self.node)
         self._thread = threading.Thread(target=spin_until_shutdown, args=(self.executor,), daemon=True)
         self._thread.start()
+
+    def reliable_images(self) -> None:
+        """Publish the images reliable from now on (camera_info keeps its QoS)."""
+        from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5, reliability=ReliabilityPolicy.RELIABLE)
+        self.node.destroy_publisher(self.image_pub)
+        self.image_pub = self.node.create_publisher(self._image_cls_in, self._image_topic, qos)
 
     def subscribe_outputs(self) -> None:
         """Subscribe depth/image and depth/camera_info (what wakes a lazy node)."""
@@ -193,6 +225,9 @@ class Client:
     def publish(self, image_msg: Any, info_msg: Any = None) -> None:
         if info_msg is not None:
             self.info_pub.publish(info_msg)
+            # a head start: the node pairs by exact stamp only if the info came first (DDS
+            # orders nothing across topics; on Jazzy the image often overtook it)
+            time.sleep(0.02)
         with self.lock:
             self.sent_at[stamp_key(image_msg.header.stamp)] = time.perf_counter()
         self.image_pub.publish(image_msg)

@@ -20,6 +20,7 @@ from ros_harness import (
     NodeProcess,
     camera_info,
     image_msg,
+    input_qos_args,
     isolate_dds,
     scene_rgb8,
     stamp_key,
@@ -45,7 +46,8 @@ def setup(shipped_model: Path) -> Iterator[Tuple[NodeProcess, Client]]:
     env = isolate_dds()
     proc = NodeProcess(
         ["-p", "model_path:=%s" % shipped_model, "-r", "__ns:=%s" % NS,
-         "-r", "image:=%s/cam/image_raw" % NS, "-r", "camera_info:=%s/cam/camera_info" % NS],
+         "-r", "image:=%s/cam/image_raw" % NS, "-r", "camera_info:=%s/cam/camera_info" % NS]
+        + input_qos_args(NS + "/cam/image_raw", NS + "/cam/camera_info"),
         env,
     )
     client = None

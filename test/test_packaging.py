@@ -131,8 +131,8 @@ def test_colcon_build_installs_ros2_run_layout(tmp_path: Path) -> None:
     # `colcon test` after `colcon build`: the harness finds the *installed* executables via the
     # ament index (colcon puts them in lib/<package>, not next to the interpreter)
     env = dict(os.environ, AMENT_PREFIX_PATH=str(install))
-    found = subprocess.run([sys.executable, "-c", "from fastdepth_ros.resources import executable; "
-                            "print(executable('depth_node'))"], env=env, capture_output=True, text=True,
+    probe = "from fastdepth_ros.resources import console_command; print(console_command('depth_node')[0])"
+    found = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,
                            timeout=60, cwd=str(tmp_path))
     assert found.stdout.strip() == str(install / "lib" / "fastdepth_ros" / "depth_node"), found.stderr
     proc = subprocess.run([colcon, "test", "--packages-select", "fastdepth_ros", "--pytest-args",
