@@ -403,3 +403,11 @@ def test_distorted_camera_is_rectified_and_its_camera_info_says_so(setup, frames
     frames.served(info=distorted)
     out = wait_for(lambda: client.find_status("depth output", since), 5.0)
     assert int(status_values(out)["Depth images rectified"]) >= 1
+    try:  # rectify is dynamically typed: `-p rectify:=false` arrives as a bool
+        assert _ok(client.set_parameters(NODE, rectify=False))
+        depth = frames.served(info=distorted)
+        info = wait_for(lambda: client.info_for(depth.header.stamp), TIMEOUT_S)
+        assert np.allclose(info.d, distorted.d)  # not rectified: the distortion is passed through
+        assert not client.set_parameters(NODE, rectify="sometimes")[0].successful
+    finally:
+        client.set_parameters(NODE, rectify="auto")

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from ros_harness import (
     Client,
@@ -61,7 +62,8 @@ def test_lazy_processing_and_incompatible_qos_warning(reference_model: Path, ref
     proc = NodeProcess(
         ["-p", "model_path:=%s" % reference_model, "-r", "__ns:=%s" % ns,
          "-r", "image:=%s/cam/image_raw" % ns, "-r", "camera_info:=%s" % info_topic,
-         "-p", "qos_overrides.%s.subscription.reliability:=reliable" % info_topic]
+         "-p", "qos_overrides.%s.subscription.reliability:=reliable" % info_topic,
+         "-p", "diagnostic_updater.period:=0.5"]
         + input_qos_args(ns + "/cam/image_raw"),
         env,
     )
@@ -103,6 +105,13 @@ def test_lazy_processing_and_incompatible_qos_warning(reference_model: Path, ref
         cam = client.find_status("camera_info", since)
         assert status_values(cam)["camera_info received"] == "0"  # the mismatch is real
         assert not client.depth_info
+
+        # diagnostic_updater.period: 0.5 s between updates instead of 1 s
+        with client.lock:
+            times = [t for t, arr in client.diagnostics
+                     if any(s.name == ns.strip("/") + "/fastdepth: input" for s in arr.status)]
+        gaps = np.diff(times[-6:])
+        assert len(gaps) >= 3 and 0.3 < float(np.median(gaps)) < 0.75, gaps
 
         client.unsubscribe_outputs()  # consumer gone: back to idle, image unsubscribed
         assert wait_for(lambda: client.image_pub.get_subscription_count() == 0, 10.0), proc.output()

@@ -1,0 +1,35 @@
+"""qos.IncompatibleQoS: rmw incompatible-QoS events -> a WARN naming endpoint and policy."""
+
+from types import SimpleNamespace
+
+import pytest
+
+rclpy = pytest.importorskip("rclpy", reason="rclpy not installed (scripts/venv.sh runtime,ros,test)")
+
+from fastdepth_ros import diagnostics as dg  # noqa: E402
+from fastdepth_ros import qos  # noqa: E402
+
+
+def test_events_become_one_window_warn_and_totals() -> None:
+    from rclpy.qos import QoSPolicyKind
+
+    events = qos.IncompatibleQoS()
+    callbacks = events.for_subscription("subscription /cam/image_raw")
+    info = SimpleNamespace(last_policy_kind=QoSPolicyKind.RELIABILITY, total_count=2, total_count_change=2)
+    callbacks.incompatible_qos(info)
+    status = dg.Status("qos")
+    events.run(status)
+    assert status.level == dg.WARN
+    assert "subscription /cam/image_raw: RELIABILITY (2 events)" in status.message
+    assert status.value("Incompatible QoS events on subscription /cam/image_raw (last policy)") == "2 (RELIABILITY)"
+    again = dg.Status("qos")
+    events.run(again)  # the WARN lasts one window; the total stays
+    assert again.level == dg.OK and again.value(
+        "Incompatible QoS events on subscription /cam/image_raw (last policy)") == "2 (RELIABILITY)"
+
+
+def test_default_profiles() -> None:
+    from rclpy.qos import ReliabilityPolicy
+
+    assert qos.input_qos().reliability == ReliabilityPolicy.BEST_EFFORT and qos.input_qos().depth == 5
+    assert qos.output_qos().reliability == ReliabilityPolicy.RELIABLE and qos.output_qos().depth == 2
