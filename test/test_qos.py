@@ -21,11 +21,11 @@ def test_events_become_one_window_warn_and_totals() -> None:
     events.run(status)
     assert status.level == dg.WARN
     assert "subscription /cam/image_raw: RELIABILITY (2 events)" in status.message
-    assert status.value("Incompatible QoS events on subscription /cam/image_raw (last policy)") == "2 (RELIABILITY)"
+    key = "Incompatible QoS events on subscription /cam/image_raw (last policy)"
+    assert status.value(key) == "2 (RELIABILITY)"
     again = dg.Status("qos")
     events.run(again)  # the WARN lasts one window; the total stays
-    assert again.level == dg.OK and again.value(
-        "Incompatible QoS events on subscription /cam/image_raw (last policy)") == "2 (RELIABILITY)"
+    assert again.level == dg.OK and again.value(key) == "2 (RELIABILITY)"
 
 
 def test_default_profiles() -> None:
