@@ -225,9 +225,10 @@ class Client:
     def publish(self, image_msg: Any, info_msg: Any = None) -> None:
         if info_msg is not None:
             self.info_pub.publish(info_msg)
-            # a head start: the node pairs by exact stamp only if the info came first (DDS
-            # orders nothing across topics; on Jazzy the image often overtook it)
-            time.sleep(0.02)
+            if reliable_input():
+                # a head start: the node pairs by exact stamp only if the info came first (DDS
+                # orders nothing across topics; in the Jazzy run the image often overtook it)
+                time.sleep(0.005)
         with self.lock:
             self.sent_at[stamp_key(image_msg.header.stamp)] = time.perf_counter()
         self.image_pub.publish(image_msg)

@@ -55,12 +55,12 @@ def _served(client: Client, rgb: Any, info: Any = None, tries: int = 20) -> Any:
     return None
 
 
-def test_lazy_processing_and_incompatible_qos_warning(reference_model: Path, reference: Path) -> None:
+def test_lazy_processing_and_incompatible_qos_warning(shipped_model: Path) -> None:
     env = isolate_dds()
     ns = "/fdlazy_%d" % os.getpid()
     info_topic = ns + "/cam/camera_info"
     proc = NodeProcess(
-        ["-p", "model_path:=%s" % reference_model, "-r", "__ns:=%s" % ns,
+        ["-p", "model_path:=%s" % shipped_model, "-r", "__ns:=%s" % ns,
          "-r", "image:=%s/cam/image_raw" % ns, "-r", "camera_info:=%s" % info_topic,
          "-p", "qos_overrides.%s.subscription.reliability:=reliable" % info_topic,
          "-p", "diagnostic_updater.period:=0.5"]
@@ -74,7 +74,7 @@ def test_lazy_processing_and_incompatible_qos_warning(reference_model: Path, ref
                         publish_reliable=False)
         if reliable_input():  # the images may be reliable (Jazzy run), the camera_info must not
             client.reliable_images()
-        rgb = scene_rgb8(reference)
+        rgb = scene_rgb8()
         start = time.perf_counter()
         idle = wait_for(lambda: client.find_status("input", start, OK, "idle: no subscribers"), 40.0)
         assert idle is not None, proc.output()
@@ -152,19 +152,19 @@ def _lifecycle(client: Client, node: str, transition: str = "") -> str:
         client.node.destroy_client(get)
 
 
-def test_lifecycle_node_through_its_services(reference_model: Path, reference: Path) -> None:
+def test_lifecycle_node_through_its_services(shipped_model: Path) -> None:
     env = isolate_dds()
     ns = "/fdlife_%d" % os.getpid()
     node = ns + "/fastdepth"
     proc = NodeProcess(
-        ["-p", "model_path:=%s" % reference_model, "-r", "__ns:=%s" % ns,
+        ["-p", "model_path:=%s" % shipped_model, "-r", "__ns:=%s" % ns,
          "-r", "image:=%s/cam/image_raw" % ns, "-r", "camera_info:=%s/cam/camera_info" % ns],
         env, script="depth_lifecycle_node",
     )
     client = None
     try:
         client = Client(ns, ns + "/cam/image_raw", ns + "/cam/camera_info")
-        rgb = scene_rgb8(reference)
+        rgb = scene_rgb8()
         assert _lifecycle(client, node) == "unconfigured", proc.output()
         assert "model " not in proc.output(), "the model loads at configure, not at start"
         assert client.image_pub.get_subscription_count() == 0

@@ -148,7 +148,7 @@ def test_rectify_modes_and_bad_calibrations() -> None:
         plan_rectification(camera("plumb_bob", d=(np.nan, 0, 0, 0, 0)), (H, W), plain)
 
 
-def test_rectified_pipeline_depth_matches_the_ideal_frame(reference_model, reference) -> None:
+def test_rectified_pipeline_depth_matches_the_ideal_frame(shipped_model) -> None:
     """End to end with the real model: the depth of a distorted frame, rectified, is the
     depth of the undistorted frame (same grid, same camera_info), within tolerance."""
     from ros_harness import scene_rgb8
@@ -156,10 +156,10 @@ def test_rectified_pipeline_depth_matches_the_ideal_frame(reference_model, refer
     from fastdepth_ros.engine import Engine, EngineConfig
     from fastdepth_ros.pipeline import DepthPipeline, PipelineConfig
 
-    engine = Engine(str(reference_model), EngineConfig(providers=["cpu"], warmup_runs=0, intra_op_threads=1))
+    engine = Engine(str(shipped_model), EngineConfig(providers=["cpu"], warmup_runs=0, intra_op_threads=1))
     pipeline = DepthPipeline(engine, PipelineConfig(rectify="auto"))
     info = camera("plumb_bob")
-    ideal = scene_rgb8(reference, W, H)  # the NYU indoor sample
+    ideal = scene_rgb8(W, H)  # the sample bag's first frame (a rendered room)
     raw = distort_frame(ideal, info)
     want = pipeline.process(ideal).depth
     got = pipeline.process(raw, info)
