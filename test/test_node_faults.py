@@ -401,7 +401,7 @@ def test_8_reload_keeps_serving_and_diagnostics_at_1_hz(raw: Node, model_dir: Pa
         assert status is not None, raw.proc.output()[-3000:]
         with client.lock:
             diag_times = sorted({t for t, arr in client.diagnostics if t_request <= t <= t_loaded
-                                 and any(s.hardware_id == raw.name for s in arr.status)})
+                                 and any(s.name.startswith(raw.name.lstrip("/") + ": ") for s in arr.status)})
             depth_during = [t for t, _ in client.depth if t_request <= t <= t_loaded]
         gaps = np.diff([t_request] + diag_times + [t_loaded])
         figures = {"reload_s": round(t_loaded - t_request, 2), "answer_s": round(t_answer - t_request, 3),
