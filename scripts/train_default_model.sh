@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # The recipe of the shipped models/fastdepth.onnx (docs/model.md): ImageNet encoder, pruned
 # widths, L1 + SGD (the paper's), batches mixing real RGB-D folders and rendered rooms, in
-# the canonical camera; VARIANT=distill adds the reference model as a teacher on real frames.
+# the canonical camera. VARIANT=teacher (default, the shipped model) adds the reference model as
+# a teacher on every frame with half the batches rendered; VARIANT=baseline is the paper's
+# recipe (ground truth only); VARIANT=distill the teacher on real frames only.
 # Resumable: run it again after an interruption and it continues from last.pth.
 #   SHARED=../shared VARIANT=baseline|distill|teacher STEPS=3600 scripts/train_default_model.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED="${SHARED:-../shared}"
-VARIANT="${VARIANT:-distill}"
+VARIANT="${VARIANT:-teacher}"
 STEPS="${STEPS:-3600}"
 RUN_DIR="${RUN_DIR:-${FASTDEPTH_CACHE_DIR:-$HOME/.cache/fastdepth_ros}/runs/real-$VARIANT}"
 extra=()

@@ -154,7 +154,8 @@ def _eval(args: argparse.Namespace) -> int:
     from .evaluate import dumps, evaluate, format_table, latency_ms
 
     result = evaluate(args.model, n_heldout=args.heldout, montage=args.montage, threads=args.threads,
-                      folders=args.folder, compare=args.compare, nyu=not args.no_nyu)
+                      folders=args.folder, compare=args.compare, nyu=not args.no_nyu,
+                      montage_per_set=args.montage_per_set)
     if str(args.model).endswith(".onnx"):
         result["latency_ms_median"] = latency_ms(args.model, args.threads)
     print(format_table(result))
@@ -285,6 +286,7 @@ def register(subparsers) -> None:
                    help="RGB-D folder (rgb/, depth/ uint16 mm, meta.json) to evaluate on; repeatable")
     p.add_argument("--compare", help="a second .onnx/.pth evaluated on the same frames (e.g. the reference)")
     p.add_argument("--no-nyu", action="store_true", help="skip the official NYU sample")
+    p.add_argument("--montage-per-set", type=int, default=3, help="montage rows per evaluation set")
     p.add_argument("--heldout", type=int, default=100, help="held-out rendered scenes")
     p.add_argument("--montage", default="eval_montage.png")
     p.add_argument("--json", help="also write the JSON result here")
