@@ -158,7 +158,8 @@ def test_lifecycle_node_through_its_services(shipped_model: Path) -> None:
     node = ns + "/fastdepth"
     proc = NodeProcess(
         ["-p", "model_path:=%s" % shipped_model, "-r", "__ns:=%s" % ns,
-         "-r", "image:=%s/cam/image_raw" % ns, "-r", "camera_info:=%s/cam/camera_info" % ns],
+         "-r", "image:=%s/cam/image_raw" % ns, "-r", "camera_info:=%s/cam/camera_info" % ns]
+        + input_qos_args(ns + "/cam/image_raw"),
         env, script="depth_lifecycle_node",
     )
     client = None

@@ -170,6 +170,6 @@ def test_rectified_pipeline_depth_matches_the_ideal_frame(shipped_model) -> None
     rel = np.abs(got.depth[both] - want[both]) / want[both]
     rel_off = np.abs(off[both] - want[both]) / want[both]
     assert np.median(rel) < 0.05, np.median(rel)
-    assert np.median(rel) < 0.5 * np.median(rel_off), (np.median(rel), np.median(rel_off))
+    assert np.median(rel) < 0.75 * np.median(rel_off), (np.median(rel), np.median(rel_off))
     pinhole = camera("plumb_bob", d=(0.0,) * 5)
     assert pipeline.process(ideal, pinhole).geometry.rectified is None  # auto: D = 0, nothing to do

@@ -70,7 +70,8 @@ def test_shipped_model_contract() -> None:
     assert out.shape == (1, 1, 224, 224) and np.isfinite(out).all()
     card = json.loads(SHIPPED.with_suffix(".json").read_text())
     assert card["sha256"] == hashlib.sha256(SHIPPED.read_bytes()).hexdigest()
-    assert card["training"]["synthetic_only"] is True
+    assert "ImageNet" in card["training"]["encoder_init"] and card["training"]["data"]["real"]
+    assert set(card["accuracy"]["sets"]) >= {"nyu_official_sample", "7scenes_redkitchen[800-998]"}
     assert card["params"] == 1_352_225 and card["macs"] == 366_393_384
 
 
