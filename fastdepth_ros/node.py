@@ -69,7 +69,7 @@ NODE_NAME = "fastdepth"
 # depth published, the latency a depth subscriber sees minus transport.
 STAGES = ("queue", "convert", "preprocess", "inference", "postprocess", "publish", "side_outputs", "total")
 PIPELINE_PARAMS = ("input_mode", "output_size", "output_encoding", "min_range_m", "max_range_m",
-                   "focal_scaling", "rectify")
+                   "focal_scaling", "canonical_focal_px", "rectify")
 CAMERA_INFO_CACHE = q.CAMERA_INFO_DEPTH  # stamp-indexed camera_info kept for exact-stamp pairing
 DIAGNOSTIC_PERIOD_PARAM = "diagnostic_updater.period"  # diagnostic_updater's own parameter name
 LAZY_CHECK_PERIOD_S = 0.2  # how often subscriber counts are polled (portable to Humble)
@@ -139,6 +139,10 @@ PARAMETERS: Dict[str, Tuple[Any, str, bool, Dict[str, Any]]] = {
     "focal_scaling": (True, "Convert the model's canonical-camera depth to this camera: depth x "
                       "f_camera / f_canonical, f_camera from camera_info in model-input pixels. "
                       "Needs camera_info and a model that records f_canonical.", False, {}),
+    "canonical_focal_px": (0.0, "f_canonical for focal scaling, in model-input pixels: 0 = the "
+                           "model's ONNX metadata; e.g. 229.948 (NYU's Kinect through the official "
+                           "crop) for the official NYU-trained model, whose ONNX records none.", False,
+                           {"floating_point_range": _float_range(0.0, 100000.0)}),
     "rectify": ("auto", "Undistort the depth image (folded into the sampling maps): 'auto' when "
                 "camera_info D is non-zero, 'true' always (also applies R and P), 'false' never "
                 "(D is passed through to depth/camera_info). Rectified depth/camera_info has D = 0, "
@@ -715,11 +719,11 @@ class DepthNode(Node):
         with self._pipeline_lock:
             config = self._pipeline.config
             engine = self._pipeline.engine
+            canonical_px = self._pipeline.canonical_focal_px
         out.add("Encoding", config.output_encoding)
         out.add("Output size", config.output_size)
         out.add("Input mode", config.input_mode)
-        out.add("Focal scaling", _focal_scaling_state(config.focal_scaling, engine.canonical_focal_px,
-                                                      self._focal_scale))
+        out.add("Focal scaling", _focal_scaling_state(config.focal_scaling, canonical_px, self._focal_scale))
         out.add("Rectify", config.rectify)
         out.add("Depth images rectified", self._counts["rectified"])
 

@@ -37,6 +37,7 @@ class PipelineConfig:
     min_range_m: float = 0.1
     max_range_m: float = 10.0
     focal_scaling: bool = True  # depth x f_camera / f_canonical (models that record f_canonical)
+    canonical_focal_px: float = 0.0  # > 0: f_canonical for models without (or overriding) metadata
     rectify: str = "auto"  # "auto": undistort when D != 0; "true": always; "false": never
 
     def validate(self) -> PipelineConfig:
@@ -44,6 +45,9 @@ class PipelineConfig:
             raise ValueError("input_mode must be one of %s, got %r" % (INPUT_MODES, self.input_mode))
         if self.rectify not in RECTIFY_MODES:
             raise ValueError("rectify must be one of %s, got %r" % (RECTIFY_MODES, self.rectify))
+        if not (self.canonical_focal_px >= 0.0 and math.isfinite(self.canonical_focal_px)):
+            raise ValueError("canonical_focal_px must be >= 0 (0 = the model's), got %r"
+                             % self.canonical_focal_px)
         parse_output_size(self.output_size)
         DepthPostprocessor(self.min_range_m, self.max_range_m, self.output_encoding)
         return self
@@ -108,6 +112,13 @@ class DepthPipeline:
             self._cache[key] = hit
         return hit
 
+    @property
+    def canonical_focal_px(self) -> Optional[float]:
+        """The focal length (model-input pixels) the model's depth is for: the configured one if
+        set (e.g. the official NYU-trained model, whose ONNX records none: NYU's 229.948 px),
+        else the model's metadata, else None."""
+        return self.config.canonical_focal_px or self.engine.canonical_focal_px
+
     def focal_scale(self, camera: Optional[CameraIntrinsics], geometry: FrameGeometry) -> Optional[float]:
         """``f_camera / f_canonical`` for this frame, or None when scaling does not apply
         (turned off, no camera_info, a model without a canonical focal length).
@@ -116,7 +127,7 @@ class DepthPipeline:
         output is depth in that canonical camera.  ``f_camera`` is the camera's focal length
         in model-input pixels (geometric mean of fx, fy after the crop/resize).  Raises
         CameraInfoError for a camera_info that cannot describe the frame."""
-        f_canonical = self.engine.canonical_focal_px
+        f_canonical = self.canonical_focal_px
         if not self.config.focal_scaling or camera is None or f_canonical is None:
             return None
         sampling = geometry.sampling
