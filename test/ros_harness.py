@@ -342,3 +342,23 @@ def image_msg(rgb: np.ndarray, stamp_ns: int, frame_id: str = "camera", encoding
     msg.header.stamp.sec = int(stamp_ns // 1_000_000_000)
     msg.header.stamp.nanosec = int(stamp_ns % 1_000_000_000)
     return msg
+
+
+def publish_frame(client: Client, rgb: np.ndarray, info: Any = None) -> Any:
+    """Publish ``rgb`` (and ``info``, restamped to match) stamped now; returns the image."""
+    msg = image_msg(rgb, client.node.get_clock().now().nanoseconds, frame_id="cam_optical")
+    if info is not None:
+        info.header = msg.header
+    client.publish(msg, info)
+    return msg
+
+
+def served(client: Client, rgb: np.ndarray, info: Any = None, tries: int = 20) -> Any:
+    """The depth for a fresh frame, resending up to ``tries`` times (the first best-effort
+    samples after matching may be lost); None if none came."""
+    for _ in range(tries):
+        msg = publish_frame(client, rgb, info)
+        depth = wait_for(lambda m=msg: client.depth_for(m.header.stamp), 1.0)
+        if depth is not None:
+            return depth
+    return None

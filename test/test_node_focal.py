@@ -21,8 +21,8 @@ from ros_harness import (
     Client,
     NodeProcess,
     camera_info,
-    image_msg,
     isolate_dds,
+    served,
     status_values,
     wait_for,
 )
@@ -71,15 +71,9 @@ def test_focal_scaling_brings_a_zoomed_view_closer_to_ground_truth(realdata: Pat
         info = camera_info(640, 480, fx=fx, fy=fx, cx=cx, cy=cy, frame_id="cam")
 
         def depth_now() -> np.ndarray:
-            for _ in range(30):  # the first best-effort samples after matching may be lost
-                stamp_ns = time.time_ns()
-                msg = image_msg(rgb, stamp_ns, frame_id="cam")
-                info.header.stamp = msg.header.stamp
-                client.publish(msg, info)
-                out = wait_for(lambda m=msg: client.depth_for(m.header.stamp), 1.0)
-                if out is not None:
-                    return image_to_numpy(out).astype(np.float32)
-            pytest.fail("no depth; node output:\n" + proc.output())
+            out = served(client, rgb, info, tries=30)
+            assert out is not None, "no depth; node output:\n" + proc.output()
+            return image_to_numpy(out).astype(np.float32)
 
         scaled = depth_now()
         since = time.perf_counter()

@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -23,11 +22,12 @@ from ros_harness import (
     Client,
     NodeProcess,
     camera_info,
-    image_msg,
     input_qos_args,
     isolate_dds,
+    publish_frame,
     reliable_input,
     scene_rgb8,
+    served,
     status_values,
     wait_for,
 )
@@ -36,23 +36,6 @@ pytestmark = [pytest.mark.ros, pytest.mark.slow]
 pytest.importorskip("rclpy", reason="rclpy not installed (scripts/venv.sh runtime,ros,test)")
 
 OK, WARN = 0, 1
-
-
-def _frame(client: Client, rgb: Any, info: Any = None) -> Any:
-    msg = image_msg(rgb, client.node.get_clock().now().nanoseconds, frame_id="cam_optical")
-    if info is not None:
-        info.header = msg.header
-    client.publish(msg, info)
-    return msg
-
-
-def _served(client: Client, rgb: Any, info: Any = None, tries: int = 20) -> Any:
-    for _ in range(tries):
-        msg = _frame(client, rgb, info)
-        depth = wait_for(lambda m=msg: client.depth_for(m.header.stamp), 1.0)
-        if depth is not None:
-            return depth
-    return None
 
 
 def test_lazy_processing_and_incompatible_qos_warning(shipped_model: Path) -> None:
@@ -84,16 +67,16 @@ def test_lazy_processing_and_incompatible_qos_warning(shipped_model: Path) -> No
         time.sleep(1.0)
         assert client.image_pub.get_subscription_count() == 0, "idle: the image is not even subscribed"
         for _ in range(5):
-            _frame(client, rgb)
+            publish_frame(client, rgb)
             time.sleep(0.1)
         assert not client.depth
 
         client.subscribe_outputs()  # a consumer appears: the node subscribes and works
         assert wait_for(lambda: client.image_pub.get_subscription_count() > 0, 10.0), proc.output()
         info = camera_info(640, 480, frame_id="cam_optical")
-        assert _served(client, rgb, info) is not None, proc.output()
+        assert served(client, rgb, info) is not None, proc.output()
         since = time.perf_counter()
-        _served(client, rgb, info)
+        served(client, rgb, info)
         inp = wait_for(lambda: client.find_status("input", since), 5.0)
         assert inp is not None and "idle" not in inp.message
         assert status_values(inp)["Subscribed"] == "True"
@@ -177,7 +160,7 @@ def test_lifecycle_node_through_its_services(shipped_model: Path) -> None:
 
         assert _lifecycle(client, node, "activate") == "active"
         assert client.wait_subscribed(20.0), proc.output()
-        assert _served(client, rgb) is not None, proc.output()
+        assert served(client, rgb) is not None, proc.output()
 
         assert _lifecycle(client, node, "deactivate") == "inactive"
         assert wait_for(lambda: client.image_pub.get_subscription_count() == 0, 10.0)
@@ -188,7 +171,7 @@ def test_lifecycle_node_through_its_services(shipped_model: Path) -> None:
         assert _lifecycle(client, node, "configure") == "inactive"
         assert _lifecycle(client, node, "activate") == "active"
         assert client.wait_subscribed(20.0), proc.output()
-        assert _served(client, rgb) is not None, proc.output()
+        assert served(client, rgb) is not None, proc.output()
         assert proc.alive() and "Traceback" not in proc.output()
         rc = proc.stop(timeout_s=15.0)
         assert rc == 0, proc.output()
