@@ -23,14 +23,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..geometry import plan_sampling
 from . import render
 
 #: First seed of the held-out evaluation scenes; training uses seeds below it.
 HELDOUT_SEED0 = 10_000_000
 RENDER_SCALE = 0.5  # frames are 240x320 samples of the 480x640 Kinect frame
 OUTPUT_HW = (224, 224)
-CROP_HW = (228, 304)  # official centre crop, in pixels of the 250x333 resized frame
-RESIZE = 250.0 / 480.0  # official first resize of a 480x640 frame
 
 
 def cache_root() -> Path:
@@ -87,28 +86,29 @@ class Augment:
         )
 
 
-def _grid(frame_hw: tuple[int, int], aug: Augment) -> torch.Tensor:
-    """Sampling grid mapping the 224x224 output to normalised coordinates of the frame.
+def crop_grid(frame_hw: tuple[int, int], aug: Augment) -> torch.Tensor:
+    """``grid_sample`` grid (1x224x224x2) of one augmented official crop of a frame.
 
-    Output pixel offsets from the centre correspond to crop offsets (228x304 squeezed to
-    224x224), which are frame offsets divided by the total resize factor, rotated about the
-    image centre.  Coordinates are in full-frame pixels so rotation keeps its aspect."""
+    The crop is the node's ``input_mode: crop`` plan for the frame's resolution (the official
+    250/480 resize and centre 228x304 window for 480x640, generalised to any size); zoom
+    ``aug.scale`` and rotation act about the crop centre in source pixels, so rotation keeps
+    the aspect; flip mirrors the output columns."""
     h, w = frame_hw
-    full_h, full_w = render.KINECT.height, render.KINECT.width  # frame spans this camera
+    plan = plan_sampling(frame_hw, OUTPUT_HW, "crop")
+    ay, by = plan.rows.affine()
+    ax, bx = plan.cols.affine()
     oh, ow = OUTPUT_HW
-    ys = (torch.arange(oh, dtype=torch.float64) + 0.5) / oh * 2 - 1
-    xs = (torch.arange(ow, dtype=torch.float64) + 0.5) / ow * 2 - 1
-    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    gv, gu = torch.meshgrid(torch.arange(oh, dtype=torch.float64), torch.arange(ow, dtype=torch.float64),
+                            indexing="ij")
     if aug.flip:
-        gx = -gx
-    factor = RESIZE * aug.scale
-    px = gx * (CROP_HW[1] / 2) / factor  # full-frame pixels from the centre
-    py = gy * (CROP_HW[0] / 2) / factor
+        gu = (ow - 1) - gu
+    cx_src, cy_src = ax * (ow - 1) / 2 + bx, ay * (oh - 1) / 2 + by  # crop centre, source px
+    px = (ax * gu + bx - cx_src) / aug.scale
+    py = (ay * gv + by - cy_src) / aug.scale
     a = math.radians(aug.angle_deg)
-    rx = math.cos(a) * px - math.sin(a) * py
-    ry = math.sin(a) * px + math.cos(a) * py
-    grid = torch.stack([rx / (full_w / 2), ry / (full_h / 2)], -1)
-    del h, w  # the frame's own resolution does not matter in normalised coordinates
+    rx = math.cos(a) * px - math.sin(a) * py + cx_src
+    ry = math.sin(a) * px + math.cos(a) * py + cy_src
+    grid = torch.stack([(rx + 0.5) / w * 2 - 1, (ry + 0.5) / h * 2 - 1], -1)
     return grid.float()[None]
 
 
@@ -127,7 +127,7 @@ def transform(rgb: np.ndarray, depth_m: np.ndarray, aug: Augment | None) -> tupl
     a = aug or Augment()
     x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float()[None] / 255.0
     d = torch.from_numpy(np.ascontiguousarray(depth_m, dtype=np.float32))[None, None]
-    grid = _grid(rgb.shape[:2], a)
+    grid = crop_grid(rgb.shape[:2], a)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)[0]
     d = F.grid_sample(d, grid, mode="nearest", padding_mode="zeros", align_corners=False)[0]
     if aug is not None:

@@ -49,9 +49,11 @@ def torch_predictor(path_or_model) -> Predictor:
     return predict
 
 
-def predictor_for(path: str | Path, threads: int = 1) -> Predictor:
-    """ONNX Runtime for ``.onnx`` files, PyTorch for our ``.pth`` checkpoints."""
-    return onnx_predictor(path, threads) if str(path).endswith(".onnx") else torch_predictor(path)
+def predictor_for(path_or_model, threads: int = 1) -> Predictor:
+    """ONNX Runtime for ``.onnx`` files, PyTorch for our ``.pth`` checkpoints and torch models."""
+    if _is_onnx(path_or_model):
+        return onnx_predictor(path_or_model, threads)
+    return torch_predictor(path_or_model)
 
 
 def official_sample() -> tuple[np.ndarray, np.ndarray] | None:
@@ -108,11 +110,8 @@ class ValidationSet:
     model-input pixels (canonical predictions are converted to it, as the node does)."""
 
     def __init__(self, name: str, samples: list, focal_model_px: float) -> None:
-        from .canonical import CANONICAL_FOCAL_PX
-
         self.name, self.samples = name, samples
         self.focal_px = focal_model_px
-        self.to_camera = focal_model_px / CANONICAL_FOCAL_PX
 
 
 def validation_sets(specs: list) -> list[ValidationSet]:
@@ -135,34 +134,30 @@ def validation_sets(specs: list) -> list[ValidationSet]:
 
 
 def evaluate_sets(model, sets: list[ValidationSet]) -> dict:
-    """``{folder: {delta1, rmse_m, absrel, ..., median_scaled: {...}}}`` for a torch model."""
-    import torch
-
+    """``{set: {delta1, rmse_m, absrel, ..., median_scaled: {...}}}`` for a torch model during
+    training (scored like any model by :func:`_scores`; its train/eval mode is restored)."""
     was_training = model.training
-    model.eval()
-    out = {}
-    with torch.no_grad():
-        for vs in sets:
-
-            def predict(x: np.ndarray, k: float = vs.to_camera) -> np.ndarray:
-                return model(torch.from_numpy(x.astype(np.float32)))[0, 0].numpy() * k
-
-            out[vs.name] = run(predict, vs.samples)[0]
-    model.train(was_training)
-    return out
+    try:
+        return _scores(model, 1, sets)[0]
+    finally:
+        model.train(was_training)
 
 
-def model_canonical_focal_px(path: str | Path) -> float | None:
+def _is_onnx(path_or_model) -> bool:
+    return isinstance(path_or_model, (str, Path)) and str(path_or_model).endswith(".onnx")
+
+
+def model_canonical_focal_px(path_or_model) -> float | None:
     """The canonical focal length a model predicts depth for: from an ONNX file's metadata (as
-    the node reads it), always the canonical one for our .pth checkpoints."""
-    if not str(path).endswith(".onnx"):
+    the node reads it), always the canonical one for our .pth checkpoints and torch models."""
+    if not _is_onnx(path_or_model):
         from .canonical import CANONICAL_FOCAL_PX
 
         return CANONICAL_FOCAL_PX
     from ..engine import _canonical_focal_px
     from .export import onnx_session
 
-    return _canonical_focal_px(onnx_session(path))
+    return _canonical_focal_px(onnx_session(path_or_model))
 
 
 def _eval_sets(folders, nyu: bool, n_heldout: int) -> list:
@@ -174,11 +169,11 @@ def _eval_sets(folders, nyu: bool, n_heldout: int) -> list:
     return sets
 
 
-def _scores(path, threads: int, sets: list) -> tuple[dict, dict]:
+def _scores(path_or_model, threads: int, sets: list) -> tuple[dict, dict]:
     """Metrics and predictions of one model on each set, converted to each set's camera the way
     the node does it (focal scaling for models that record a canonical focal length)."""
-    predict = predictor_for(path, threads)
-    canonical = model_canonical_focal_px(path)
+    predict = predictor_for(path_or_model, threads)
+    canonical = model_canonical_focal_px(path_or_model)
     scores, preds = {}, {}
     for vs in sets:
         k = vs.focal_px / canonical if canonical else 1.0

@@ -21,18 +21,16 @@ Evaluation samples use the exact official val transform (the node's nearest samp
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..geometry import plan_sampling
 from .canonical import CANONICAL_FOCAL_PX, MODEL_HW, frame_focal_px
-from .data import Augment, _jitter
+from .data import Augment, transform
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
@@ -126,39 +124,13 @@ class RGBDFolder:
         return rgb[rows, cols].astype(np.float32) / 255.0, depth[rows, cols]
 
 
-def train_grid(frame_hw: tuple[int, int], aug: Augment) -> tuple[torch.Tensor, float]:
-    """``grid_sample`` grid (1x224x224x2) of one augmented official crop of a frame, and the
-    zoom ``s`` it applied.  Rotation and zoom act about the crop centre in source pixels."""
-    h, w = frame_hw
-    plan = plan_sampling(frame_hw, MODEL_HW, "crop")
-    ay, by = plan.rows.affine()
-    ax, bx = plan.cols.affine()
-    oh, ow = MODEL_HW
-    u = torch.arange(ow, dtype=torch.float64)
-    v = torch.arange(oh, dtype=torch.float64)
-    gv, gu = torch.meshgrid(v, u, indexing="ij")
-    if aug.flip:
-        gu = (ow - 1) - gu
-    cx_src, cy_src = ax * (ow - 1) / 2 + bx, ay * (oh - 1) / 2 + by  # crop centre, source px
-    px = (ax * gu + bx - cx_src) / aug.scale
-    py = (ay * gv + by - cy_src) / aug.scale
-    a = math.radians(aug.angle_deg)
-    rx = math.cos(a) * px - math.sin(a) * py + cx_src
-    ry = math.sin(a) * px + math.cos(a) * py + cy_src
-    grid = torch.stack([(rx + 0.5) / w * 2 - 1, (ry + 0.5) / h * 2 - 1], -1)
-    return grid.float()[None], aug.scale
-
-
 def train_sample(
     rgb: np.ndarray, depth_m: np.ndarray, focal_model_px: float, aug: Augment
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(rgb 3x224x224 in [0,1], canonical depth 1x224x224 m, 0 = invalid) of an augmented crop."""
-    grid, s = train_grid(rgb.shape[:2], aug)
-    x = torch.from_numpy(rgb).permute(2, 0, 1).float()[None] / 255.0
-    d = torch.from_numpy(np.ascontiguousarray(depth_m, dtype=np.float32))[None, None]
-    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)[0]
-    d = F.grid_sample(d, grid, mode="nearest", padding_mode="zeros", align_corners=False)[0]
-    return _jitter(x, aug), d * (CANONICAL_FOCAL_PX / (focal_model_px * s))
+    """(rgb 3x224x224 in [0,1], canonical depth 1x224x224 m, 0 = invalid) of an augmented crop:
+    the official augmentations (:func:`.data.transform`, depth / zoom), then the canonical camera."""
+    x, d = transform(rgb, depth_m, aug)
+    return x, d * (CANONICAL_FOCAL_PX / focal_model_px)
 
 
 class FolderTrainSet(torch.utils.data.Dataset):
