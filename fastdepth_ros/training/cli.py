@@ -47,6 +47,9 @@ def _train(args: argparse.Namespace) -> int:
         distill_weight=args.distill_weight,
         distill_rendered=args.distill_rendered,
         log_path=args.log or "",
+        device=args.device,
+        data_on_device=args.device != "cpu",
+        time_budget_min=args.time_budget_min,
     )
 
     def on_eval(model, step: int, metrics: dict) -> None:
@@ -64,6 +67,15 @@ def _train(args: argparse.Namespace) -> int:
 
     path = train(cfg, resume=not args.no_resume, on_eval=on_eval)
     print(f"checkpoint: {path}")
+    return 0
+
+
+def _scale_folder(args: argparse.Namespace) -> int:
+    from .folders import FolderSpec, RGBDFolder, write_scaled
+
+    folder = RGBDFolder(FolderSpec.parse(args.source))
+    n = write_scaled(folder, args.output, args.scale, args.jpeg_quality)
+    print(f"wrote {n} frames of {folder.name} at x{args.scale:g} to {args.output}")
     return 0
 
 
@@ -242,7 +254,19 @@ def register(subparsers) -> None:
     p.add_argument("--distill-rendered", action="store_true",
                    help="the teacher's target on rendered scenes too")
     p.add_argument("--log", help="JSON lines of evaluations (default CHECKPOINT_DIR/eval.jsonl)")
+    p.add_argument("--device", default="cpu",
+                   help="cpu, or cuda[:N]: frames, augmentation, teacher and model on that GPU")
+    p.add_argument("--time-budget-min", type=float, default=0.0,
+                   help="lower --steps after a calibration so the run ends in this many minutes")
     p.set_defaults(func=_train)
+
+    p = subparsers.add_parser("scale-folder", help="write a resized copy of an RGB-D folder (intrinsics "
+                              "scaled; depth sampled nearest, so holes stay holes)")
+    p.add_argument("source", metavar="DIR[:FIRST-LAST]")
+    p.add_argument("output")
+    p.add_argument("--scale", type=float, required=True, help="e.g. 0.5 for half width and height")
+    p.add_argument("--jpeg-quality", type=int, default=92)
+    p.set_defaults(func=_scale_folder)
 
     p = subparsers.add_parser("render", help="render training (or held-out) scenes into the cache")
     p.add_argument("--scenes", type=int, default=3000, help="how many seeds")

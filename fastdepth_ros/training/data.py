@@ -14,7 +14,6 @@ chain is one affine ``grid_sample`` per image (bilinear RGB, nearest depth).
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,40 +84,63 @@ class Augment:
             saturation=float(rng.uniform(0.6, 1.4)),
         )
 
+    @staticmethod
+    def draws(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+        """``n`` draws of the same distributions as arrays (a batch augmented on a GPU)."""
+        return {
+            "angle_deg": rng.uniform(-5.0, 5.0, n),
+            "scale": rng.uniform(1.0, 1.5, n),
+            "flip": rng.random(n) < 0.5,
+            "brightness": rng.uniform(0.6, 1.4, n).astype(np.float32),
+            "contrast": rng.uniform(0.6, 1.4, n).astype(np.float32),
+            "saturation": rng.uniform(0.6, 1.4, n).astype(np.float32),
+        }
 
-def crop_grid(frame_hw: tuple[int, int], aug: Augment) -> torch.Tensor:
-    """``grid_sample`` grid (1x224x224x2) of one augmented official crop of a frame.
+
+def crop_grids(
+    frame_hw: tuple[int, int], angle_deg: torch.Tensor, scale: torch.Tensor, flip: torch.Tensor
+) -> torch.Tensor:
+    """``grid_sample`` grids (Bx224x224x2) of B augmented official crops of one frame size.
 
     The crop is the node's ``input_mode: crop`` plan for the frame's resolution (the official
     250/480 resize and centre 228x304 window for 480x640, generalised to any size); zoom
-    ``aug.scale`` and rotation act about the crop centre in source pixels, so rotation keeps
-    the aspect; flip mirrors the output columns."""
+    ``scale`` and rotation act about the crop centre in source pixels, so rotation keeps the
+    aspect; ``flip`` mirrors the output columns.  The per-sample parameters are 1-D tensors on
+    the device the grids are wanted on (a GPU run augments whole batches there)."""
     h, w = frame_hw
     plan = plan_sampling(frame_hw, OUTPUT_HW, "crop")
     ay, by = plan.rows.affine()
     ax, bx = plan.cols.affine()
     oh, ow = OUTPUT_HW
-    gv, gu = torch.meshgrid(torch.arange(oh, dtype=torch.float64), torch.arange(ow, dtype=torch.float64),
-                            indexing="ij")
-    if aug.flip:
-        gu = (ow - 1) - gu
+    dev = angle_deg.device
+    gv, gu = torch.meshgrid(torch.arange(oh, dtype=torch.float64, device=dev),
+                            torch.arange(ow, dtype=torch.float64, device=dev), indexing="ij")
+    gu = torch.where(flip.bool()[:, None, None], (ow - 1) - gu, gu)  # B x oh x ow
     cx_src, cy_src = ax * (ow - 1) / 2 + bx, ay * (oh - 1) / 2 + by  # crop centre, source px
-    px = (ax * gu + bx - cx_src) / aug.scale
-    py = (ay * gv + by - cy_src) / aug.scale
-    a = math.radians(aug.angle_deg)
-    rx = math.cos(a) * px - math.sin(a) * py + cx_src
-    ry = math.sin(a) * px + math.cos(a) * py + cy_src
-    grid = torch.stack([(rx + 0.5) / w * 2 - 1, (ry + 0.5) / h * 2 - 1], -1)
-    return grid.float()[None]
+    s = scale.double()[:, None, None]
+    px = (ax * gu + bx - cx_src) / s
+    py = (ay * gv + by - cy_src) / s
+    a = torch.deg2rad(angle_deg.double())[:, None, None]
+    rx = torch.cos(a) * px - torch.sin(a) * py + cx_src
+    ry = torch.sin(a) * px + torch.cos(a) * py + cy_src
+    return torch.stack([(rx + 0.5) / w * 2 - 1, (ry + 0.5) / h * 2 - 1], -1).float()
 
 
-def _jitter(rgb: torch.Tensor, aug: Augment) -> torch.Tensor:
-    """Brightness / contrast / saturation jitter on a 3xHxW tensor in [0, 1]."""
-    rgb = rgb * aug.brightness
-    mean = rgb.mean()
-    rgb = (rgb - mean) * aug.contrast + mean
-    gray = (0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2])[None]
-    rgb = (rgb - gray) * aug.saturation + gray
+def crop_grid(frame_hw: tuple[int, int], aug: Augment) -> torch.Tensor:
+    """The grid (1x224x224x2) of one augmented crop (:func:`crop_grids` for one sample)."""
+    return crop_grids(frame_hw, torch.tensor([aug.angle_deg]), torch.tensor([aug.scale]),
+                      torch.tensor([aug.flip]))
+
+
+def jitter(rgb: torch.Tensor, brightness: torch.Tensor, contrast: torch.Tensor,
+           saturation: torch.Tensor) -> torch.Tensor:
+    """Brightness / contrast / saturation jitter of a Bx3xHxW batch in [0, 1] (per-sample
+    factors, 1-D tensors), in the official order."""
+    rgb = rgb * brightness[:, None, None, None]
+    mean = rgb.mean(dim=(1, 2, 3), keepdim=True)
+    rgb = (rgb - mean) * contrast[:, None, None, None] + mean
+    gray = (0.299 * rgb[:, 0] + 0.587 * rgb[:, 1] + 0.114 * rgb[:, 2])[:, None]
+    rgb = (rgb - gray) * saturation[:, None, None, None] + gray
     return rgb.clamp(0.0, 1.0)
 
 
@@ -131,7 +153,7 @@ def transform(rgb: np.ndarray, depth_m: np.ndarray, aug: Augment | None) -> tupl
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)[0]
     d = F.grid_sample(d, grid, mode="nearest", padding_mode="zeros", align_corners=False)[0]
     if aug is not None:
-        x = _jitter(x, a)
+        x = jitter(x[None], *(torch.tensor([v]) for v in (a.brightness, a.contrast, a.saturation)))[0]
         d = d / a.scale
     return x, d
 

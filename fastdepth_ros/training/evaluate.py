@@ -41,10 +41,11 @@ def torch_predictor(path_or_model) -> Predictor:
 
     model = load_model(path_or_model)[0] if isinstance(path_or_model, str | Path) else path_or_model
     model.eval()
+    device = next(model.parameters()).device  # a model training on a GPU is scored there
 
     def predict(x: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            return model(torch.from_numpy(x.astype(np.float32)))[0, 0].numpy()
+            return model(torch.from_numpy(x.astype(np.float32)).to(device))[0, 0].cpu().numpy()
 
     return predict
 

@@ -12,7 +12,12 @@ canonical camera (:mod:`.canonical`).  Optional extras, each off by default:
 * ``init="imagenet"``: the encoder starts from ImageNet MobileNet-v1 (:mod:`.pretrained`);
 * ``init_from``: start from the weights of another checkpoint (e.g. a synthetic pretraining);
 * ``teacher`` + ``distill_weight``: an ONNX teacher's prediction on the same augmented input
-  as a second L1 target on real frames (dense, so it also covers the sensor's holes).
+  as a second L1 target on real frames (dense, so it also covers the sensor's holes);
+* ``device="cuda"``: the whole step on a GPU (frames, augmentation and teacher there too,
+  :mod:`.device_batches`, :mod:`.onnx_weights`);
+* ``time_budget_min``: a lent machine for a fixed time; the run measures its step rate over
+  ``calibration_steps`` steps and lowers ``steps`` so the cosine schedule ends in the budget.
+  The chosen ``steps`` is stored in the checkpoint, so a rerun with that ``--steps`` replays it.
 
 Why steps instead of epochs: the sample drawn at position ``i`` of the run is a pure function
 of ``(seed, i)``, so a killed run resumes exactly where it stopped from ``last.pth`` (model,
@@ -67,6 +72,10 @@ class TrainConfig:
     teacher: str = ""  # ONNX teacher for distillation on real frames
     distill_weight: float = 0.0
     distill_rendered: bool = False  # the teacher's target on rendered scenes too
+    device: str = "cpu"  # where the model trains ("cuda" on a GPU machine)
+    data_on_device: bool = False  # batches made on ``device`` (device_batches); the GPU default
+    time_budget_min: float = 0.0  # > 0: after calibrating, lower ``steps`` to fit this wall time
+    calibration_steps: int = 300
 
 
 def masked_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -146,6 +155,8 @@ def train(cfg: TrainConfig, resume: bool = True, on_eval=None) -> Path:
     metrics)`` is called after each evaluation (used to export the shipped model)."""
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
+    device = torch.device(cfg.device)
+    torch.backends.cudnn.benchmark = device.type == "cuda"
     ckpt_dir = Path(cfg.checkpoint_dir) if cfg.checkpoint_dir else default_checkpoint_dir()
     last = ckpt_dir / "last.pth"
     step = 0
@@ -153,12 +164,13 @@ def train(cfg: TrainConfig, resume: bool = True, on_eval=None) -> Path:
         ckpt = torch.load(last, map_location="cpu", weights_only=True)
         model = from_config(ckpt["model_config"])
         model.load_state_dict(ckpt["model"])
+        model.to(device)
         opt = _sgd(model, cfg)
         opt.load_state_dict(ckpt["optimizer"])
         step = int(ckpt["step"])
         print(f"resumed from {last} at step {step}", flush=True)
     else:
-        model = initial_model(cfg)
+        model = initial_model(cfg).to(device)
         opt = _sgd(model, cfg)
     model.train()
     log = Path(cfg.log_path) if cfg.log_path else ckpt_dir / "eval.jsonl"
@@ -173,8 +185,14 @@ def train(cfg: TrainConfig, resume: bool = True, on_eval=None) -> Path:
 
 
 def _teacher_targets(teacher, x: torch.Tensor, use: torch.Tensor) -> torch.Tensor | None:
-    """The teacher's depth for the samples flagged in ``use`` (others zero), or None."""
-    if teacher is None or not bool(use.any()):
+    """The teacher's depth for the samples flagged in ``use`` (others zero), or None.
+    ``teacher`` is a torch module on the batch's device, or an ONNX Runtime predictor (CPU)."""
+    if teacher is None:
+        return None
+    if isinstance(teacher, torch.nn.Module):  # the whole batch: no device sync to test ``use``
+        with torch.no_grad():
+            return teacher(x) * use[:, None, None, None]
+    if not bool(use.any()):
         return None
     out = torch.zeros(x.shape[0], 1, *x.shape[2:])
     for i in torch.nonzero(use).flatten().tolist():
@@ -182,15 +200,69 @@ def _teacher_targets(teacher, x: torch.Tensor, use: torch.Tensor) -> torch.Tenso
     return out
 
 
+def _make_teacher(cfg: TrainConfig):
+    """The distillation teacher: ONNX Runtime on CPU runs, the same weights as a torch module
+    on the GPU (:mod:`.onnx_weights`), or None."""
+    if not (cfg.teacher and cfg.distill_weight > 0):
+        return None
+    if not cfg.data_on_device:
+        from .evaluate import onnx_predictor
+
+        return onnx_predictor(cfg.teacher, threads=1)
+    from .onnx_weights import load_onnx
+
+    return load_onnx(cfg.teacher).to(cfg.device)
+
+
 def batch_loss(
     pred: torch.Tensor, target: torch.Tensor, teacher_depth: torch.Tensor | None, use: torch.Tensor, w: float
 ) -> torch.Tensor:
-    """L1 on valid ground truth, plus ``w`` x L1 to the teacher on the flagged samples."""
-    loss = masked_l1(pred, target) if bool((target > 0).any()) else pred.sum() * 0.0
+    """L1 on valid ground truth (0 if none is valid), plus ``w`` x L1 to the teacher over the
+    pixels of the flagged samples.  Written as masked sums, never with data-dependent Python
+    branches or indexing, so a GPU step queues without waiting for the device."""
+    valid = (target > 0).to(pred.dtype)
+    loss = ((pred - target).abs() * valid).sum() / valid.sum().clamp(min=1.0)
     if teacher_depth is not None and w > 0:
-        flagged = use.bool()
-        loss = loss + w * (pred[flagged] - teacher_depth[flagged]).abs().mean()
+        flagged = use.to(pred.dtype)[:, None, None, None].expand_as(pred)
+        loss = loss + w * ((pred - teacher_depth).abs() * flagged).sum() / flagged.sum().clamp(min=1.0)
     return loss
+
+
+def _cpu_batches(cfg: TrainConfig, step: int, stop: int):
+    """Batches ``step .. stop-1`` from DataLoader workers (:class:`.mixture.Mixture`)."""
+    from .mixture import Mixture
+
+    mixture = Mixture(cfg, n_rendered=_cached_count(cfg) if cfg.render_share > 0 else 0)
+    loader = torch.utils.data.DataLoader(
+        mixture,
+        batch_size=cfg.batch_size,
+        sampler=range(step * cfg.batch_size, stop * cfg.batch_size),
+        num_workers=cfg.workers,
+        worker_init_fn=_one_thread,
+    )
+    for x, d, use in loader:
+        yield x, d, use, mixture.n_rendered
+
+
+class _Budget:
+    """Fits ``cfg.steps`` to ``cfg.time_budget_min``: times ``calibration_steps`` steps, then
+    sets the total so the rest ends in the remaining budget (never above the given steps)."""
+
+    def __init__(self, cfg: TrainConfig, step: int) -> None:
+        self.cfg = cfg
+        self.t0 = time.monotonic()
+        self.start = step
+        self.done = cfg.time_budget_min <= 0
+
+    def update(self, step: int) -> None:
+        if self.done or step - self.start < self.cfg.calibration_steps:
+            return
+        elapsed = time.monotonic() - self.t0
+        rate = (step - self.start) / elapsed
+        left_s = max(0.0, self.cfg.time_budget_min * 60.0 - elapsed)
+        self.cfg.steps = max(step + 1, min(self.cfg.steps, step + int(rate * left_s)))
+        self.done = True
+        print(f"time budget: {rate:.1f} steps/s, training to step {self.cfg.steps}", flush=True)
 
 
 def _train_loop(
@@ -205,28 +277,30 @@ def _train_loop(
     """The step loop, in chunks of ``eval_every`` steps; each chunk re-reads how many rendered
     scenes are cached (the set grows while a background renderer runs)."""
     from .evaluate import validation_sets
-    from .mixture import Mixture
 
-    teacher = None
-    if cfg.teacher and cfg.distill_weight > 0:
-        from .evaluate import onnx_predictor
-
-        teacher = onnx_predictor(cfg.teacher, threads=1)
+    teacher = _make_teacher(cfg)
     val_sets = validation_sets(cfg.val)
+    device_batches = None
+    if cfg.data_on_device:
+        from .device_batches import DeviceBatches
+
+        n = _cached_count(cfg) if cfg.render_share > 0 else 0
+        device_batches = DeviceBatches(cfg, n, cfg.device)
     chunk = cfg.eval_every or cfg.steps
+    budget = _Budget(cfg, step)
+    sync_every = 50 if cfg.data_on_device else 1  # loss.item() waits for the GPU
     with Progress(cfg.steps, "train", start=step) as bar:
         while step < cfg.steps:
             stop = min(cfg.steps, (step // chunk + 1) * chunk)
-            mixture = Mixture(cfg, n_rendered=_cached_count(cfg) if cfg.render_share > 0 else 0)
-            loader = torch.utils.data.DataLoader(
-                mixture,
-                batch_size=cfg.batch_size,
-                sampler=range(step * cfg.batch_size, stop * cfg.batch_size),
-                num_workers=cfg.workers,
-                worker_init_fn=_one_thread,
-            )
+            if device_batches is not None:
+                if cfg.render_share > 0:
+                    device_batches.grow_rendered(_cached_count(cfg))
+                batches = ((*device_batches.batch(i, cfg.batch_size), device_batches.n_rendered)
+                           for i in range(step, stop))
+            else:
+                batches = _cpu_batches(cfg, step, stop)
             t_data = time.monotonic()
-            for x, d, use in loader:
+            for x, d, use, n_rendered in batches:
                 for group in opt.param_groups:
                     group["lr"] = lr_at(step, cfg)
                 wait_s = time.monotonic() - t_data
@@ -236,12 +310,18 @@ def _train_loop(
                 loss.backward()
                 opt.step()
                 step += 1
-                bar.update(1, loss=loss.item(), lr=lr_at(step - 1, cfg), scenes=mixture.n_rendered,
-                           wait_s=wait_s)
-                if not math.isfinite(loss.item()):
-                    raise FloatingPointError(f"loss became {loss.item()} at step {step}")
+                budget.update(step)
+                bar.total = cfg.steps
+                if step % sync_every == 0 or step == cfg.steps:
+                    loss_v = loss.item()
+                    bar.update(step - bar.n, loss=loss_v, lr=lr_at(step - 1, cfg), scenes=n_rendered,
+                               wait_s=wait_s)
+                    if not math.isfinite(loss_v):
+                        raise FloatingPointError(f"loss became {loss_v} at step {step}")
                 if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                     save_checkpoint(last, model, opt, step, cfg)
+                if step >= cfg.steps or step >= stop:
+                    break
                 t_data = time.monotonic()
             if cfg.eval_every and (step % cfg.eval_every == 0 or step == cfg.steps):
                 _evaluate_and_log(cfg, model, step, loss.item(), val_sets, log, on_eval)

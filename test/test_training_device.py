@@ -1,0 +1,118 @@
+"""The GPU training path, exercised on the CPU: ONNX weights back into the torch model (the
+teacher on the device), batches made on the device, the time budget, and scaled folder copies."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from fastdepth_ros.training import data, folders, train  # noqa: E402
+from fastdepth_ros.training.canonical import CANONICAL_FOCAL_PX  # noqa: E402
+from fastdepth_ros.training.device_batches import DeviceBatches  # noqa: E402
+from fastdepth_ros.training.onnx_weights import load_onnx  # noqa: E402
+
+from test_training_folders import write_folder  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def _ort_and_torch(path, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    ref = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    with torch.no_grad():
+        return ref, load_onnx(path)(torch.from_numpy(x)).numpy()
+
+
+def test_shipped_onnx_loads_back_into_the_torch_model(shipped_model) -> None:
+    x = np.random.default_rng(0).random((1, 3, 224, 224), dtype=np.float32)
+    ref, ours = _ort_and_torch(shipped_model, x)
+    assert ours.shape == ref.shape and np.abs(ours - ref).max() < 1e-4 * max(1.0, np.abs(ref).max())
+
+
+def test_reference_onnx_loads_back_into_the_torch_model(reference_model) -> None:
+    """The official graph (ReLU6 encoder, folded BN) is the GPU run's teacher."""
+    x = np.random.default_rng(1).random((1, 3, 224, 224), dtype=np.float32)
+    ref, ours = _ort_and_torch(reference_model, x)
+    assert np.abs(ours - ref).max() < 1e-4 * max(1.0, np.abs(ref).max())
+
+
+def test_a_graph_that_is_not_fastdepth_is_refused(tmp_path) -> None:
+    onnx = pytest.importorskip("onnx")
+    from onnx import helper, numpy_helper
+
+    w = numpy_helper.from_array(np.ones((1, 3, 1, 1), np.float32), "w")
+    node = helper.make_node("Conv", ["rgb", "w"], ["depth"])
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("rgb", 1, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("depth", 1, [1, 1, 8, 8])], [w])
+    path = tmp_path / "one_conv.onnx"
+    onnx.save(helper.make_model(graph), str(path))
+    with pytest.raises(ValueError, match="38 convolutions"):
+        load_onnx(path)
+
+
+def test_batched_crop_grids_equal_the_per_sample_grid() -> None:
+    rng = np.random.default_rng(3)
+    draws = data.Augment.draws(rng, 4)
+    grids = data.crop_grids((240, 320), *(torch.from_numpy(draws[k]) for k in ("angle_deg", "scale", "flip")))
+    for i in range(4):
+        aug = data.Augment(angle_deg=float(draws["angle_deg"][i]), scale=float(draws["scale"][i]),
+                           flip=bool(draws["flip"][i]))
+        assert torch.allclose(grids[i : i + 1], data.crop_grid((240, 320), aug), atol=1e-6)
+
+
+def _cfg(tmp_path, **kw) -> train.TrainConfig:
+    base = dict(seed=0, render_share=0.0, real=[str(write_folder(tmp_path / "rec", n=3))], distill_rendered=False)
+    base.update(kw)
+    return train.TrainConfig(**base)
+
+
+def test_device_batches_follow_the_official_augmentation_and_canonical_camera(tmp_path) -> None:
+    cfg = _cfg(tmp_path)
+    batches = DeviceBatches(cfg, n_rendered=0, device="cpu")
+    x, d, use = batches.batch(7, 16)
+    assert x.shape == (16, 3, 224, 224) and d.shape == (16, 1, 224, 224) and bool(use.all())
+    assert float(x.min()) >= 0.0 and float(x.max()) <= 1.0
+    x2, d2, _ = batches.batch(7, 16)  # batch i is a function of (seed, i): resumable
+    assert torch.equal(x, x2) and torch.equal(d, d2)
+    assert not torch.equal(d, batches.batch(8, 16)[1])
+    # Depth 1..3 m in the frame; zoom s in [1, 1.5] divides it, the canonical factor scales it.
+    factor = CANONICAL_FOCAL_PX / folders.RGBDFolder(cfg.real[0]).focal_model_px()
+    valid = d[d > 0]
+    assert float(valid.min()) >= 1.0 * factor / 1.5 - 1e-3 and float(valid.max()) <= 3.0 * factor + 1e-3
+    assert float((d == 0).float().mean()) > 0.01  # the folder's band without depth stays invalid
+
+
+def test_device_batches_draw_rendered_scenes_by_share(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("FASTDEPTH_CACHE_DIR", str(tmp_path / "cache"))
+    cfg = _cfg(tmp_path, render_share=0.5, distill_rendered=False)
+    batches = DeviceBatches(cfg, n_rendered=2, device="cpu")
+    flags = torch.cat([batches.batch(i, 16)[2] for i in range(8)])
+    assert batches.n_rendered == 2
+    assert 0.3 < float(flags.float().mean()) < 0.7  # real frames flagged for the teacher, rendered not
+
+
+def test_time_budget_lowers_steps_and_batches_on_device(tmp_path, reference_model) -> None:
+    cfg = _cfg(tmp_path, steps=10_000, batch_size=2, time_budget_min=0.05, calibration_steps=2, warmup_steps=1,
+               checkpoint_dir=str(tmp_path / "run"), checkpoint_every=1000, eval_every=0, data_on_device=True,
+               teacher=str(reference_model), distill_weight=1.0)
+    last = train.train(cfg)
+    ckpt = torch.load(last, weights_only=True)
+    assert 2 < ckpt["step"] < 10_000 and ckpt["train_config"]["steps"] == ckpt["step"]
+
+
+def test_scale_folder_keeps_the_camera_and_the_holes(tmp_path) -> None:
+    src = folders.RGBDFolder(write_folder(tmp_path / "rec", n=2, w=320, h=240, fx=265.0))
+    n = folders.write_scaled(src, tmp_path / "half", 0.5)
+    half = folders.RGBDFolder(tmp_path / "half")
+    assert n == 2 and (half.width, half.height) == (160, 120) and half.fx == pytest.approx(132.5)
+    assert half.focal_model_px() == pytest.approx(src.focal_model_px(), rel=1e-6)
+    rgb, depth = half.load(0)
+    assert rgb.shape == (120, 160, 3) and depth[50:55].max() == 0.0  # the band at rows 100-109
+    assert depth[10, 0] == pytest.approx(1.0, abs=0.01) and depth[10, -1] == pytest.approx(3.0, abs=0.02)
+    assert json.loads((tmp_path / "half" / "meta.json").read_text())["scaled_from"]["scale"] == 0.5
