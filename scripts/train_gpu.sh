@@ -45,15 +45,20 @@ for v in $VARIANTS; do
     distill) extra=(--teacher "$DATA/reference/fastdepth_pruned_ref.onnx" --distill-weight 0.5) ;;
     teacher) share=0.5
              extra=(--teacher "$DATA/reference/fastdepth_pruned_ref.onnx" --distill-weight 1.0 --distill-rendered) ;;
+    finetune*)  # the official model itself fine-tuned (its BN is folded: frozen BN, a small lr),
+                # with itself as the teacher so that it keeps what it knows of NYU rooms
+      ref="$DATA/reference/fastdepth_pruned_ref.onnx"; share=0; w=1.0
+      [ "$v" = finetune-rendered ] && share=0.3
+      [ "$v" = finetune-light ] && w=0.3
+      extra=(--init-from "$ref" --frozen-bn --lr 0.0001 --teacher "$ref" --distill-weight "$w" --distill-rendered) ;;
     *) echo "unknown variant $v" >&2; exit 2 ;;
   esac
   mkdir -p "$OUT_DIR/$v"
   cli train --device "$DEVICE" --time-budget-min "$MINUTES" --steps 200000 --batch-size "$BATCH" \
-    --preset pruned --seed 0 \
-    --init-from "$DATA/init_imagenet_pruned.pth" \
+    --preset pruned --seed 0 --init-from "$DATA/init_imagenet_pruned.pth" \
     --real "$DATA/7scenes_train" --real "$DATA/replica" --render-share "$share" --render-workers 0 \
     --val "$DATA/7scenes_val" --val "$DATA/realsense" --val nyu_sample \
-    --eval-every 2000 --checkpoint-every 1000 --checkpoint-dir "$OUT_DIR/$v" "${extra[@]}" \
+    --eval-every "${EVAL_EVERY:-2000}" --checkpoint-every 1000 --checkpoint-dir "$OUT_DIR/$v" "${extra[@]}" \
     >"$LOG_DIR/$v.log" 2>&1 &
   pids+=($!)
 done

@@ -49,6 +49,8 @@ def _train(args: argparse.Namespace) -> int:
         log_path=args.log or "",
         device=args.device,
         data_on_device=args.device != "cpu",
+        frozen_bn=args.frozen_bn,
+        optimizer=args.optimizer,
         time_budget_min=args.time_budget_min,
     )
 
@@ -241,7 +243,10 @@ def register(subparsers) -> None:
     p.add_argument("--init", default="scratch", choices=["scratch", "imagenet"],
                    help="encoder initialisation (imagenet: the paper's; needs --pretrained)")
     p.add_argument("--pretrained", help="ImageNet MobileNet-v1 npz (fastdepth-ros imagenet-npz builds it)")
-    p.add_argument("--init-from", help="start from this checkpoint's weights (e.g. a synthetic pretraining)")
+    p.add_argument("--init-from", help="start from this checkpoint's or ONNX file's weights")
+    p.add_argument("--optimizer", default="sgd", choices=["sgd", "adam"])
+    p.add_argument("--frozen-bn", action="store_true",
+                   help="keep BatchNorm statistics as loaded (for --init-from an ONNX, whose BN is folded)")
     p.add_argument("--real", action="append", default=[], metavar="DIR[:FIRST-LAST]",
                    help="RGB-D folder to train on (repeatable; rgb/, depth/ mm, meta.json)")
     p.add_argument("--render-share", type=float, default=1.0,

@@ -10,7 +10,10 @@ real RGB-D folders (the rest, in proportion to their frame counts).  Targets liv
 canonical camera (:mod:`.canonical`).  Optional extras, each off by default:
 
 * ``init="imagenet"``: the encoder starts from ImageNet MobileNet-v1 (:mod:`.pretrained`);
-* ``init_from``: start from the weights of another checkpoint (e.g. a synthetic pretraining);
+* ``init_from``: start from the weights of another checkpoint (e.g. a synthetic pretraining) or
+  of an exported ONNX (e.g. the official model); ``frozen_bn`` then keeps the BatchNorm
+  statistics as loaded (an ONNX has them folded away, so batch statistics would change the
+  function it starts from) and trains the convolutions and BN affine parameters;
 * ``teacher`` + ``distill_weight``: an ONNX teacher's prediction on the same augmented input
   as a second L1 target on real frames (dense, so it also covers the sensor's holes);
 * ``device="cuda"``: the whole step on a GPU (frames, augmentation and teacher there too,
@@ -76,6 +79,8 @@ class TrainConfig:
     data_on_device: bool = False  # batches made on ``device`` (device_batches); the GPU default
     time_budget_min: float = 0.0  # > 0: after calibrating, lower ``steps`` to fit this wall time
     calibration_steps: int = 300
+    frozen_bn: bool = False  # BatchNorm statistics stay as loaded (fine-tuning a folded ONNX)
+    optimizer: str = "sgd"  # or "adam" (lr-sized steps per weight, for fine-tuning folded weights)
 
 
 def masked_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -129,6 +134,10 @@ def evaluate_torch(model: FastDepth, n_scenes: int) -> dict[str, float]:
 
 def initial_model(cfg: TrainConfig) -> FastDepth:
     """The model a fresh run starts from (``preset``, ``init``, ``init_from``)."""
+    if cfg.init_from and str(cfg.init_from).endswith(".onnx"):
+        from .onnx_weights import load_onnx
+
+        return load_onnx(cfg.init_from).train()
     if cfg.init_from:
         return load_model(cfg.init_from)[0].train()
     if cfg.init == "imagenet":
@@ -144,7 +153,23 @@ def initial_model(cfg: TrainConfig) -> FastDepth:
     return build(cfg.preset)
 
 
+def train_mode(model: FastDepth, cfg: TrainConfig) -> FastDepth:
+    """``model.train()``, with the BatchNorm layers left in eval mode when ``cfg.frozen_bn``."""
+    model.train()
+    if cfg.frozen_bn:
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.eval()
+    return model
+
+
 def _sgd(model: FastDepth, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """The paper's SGD, or Adam where a folded ONNX is fine-tuned: its weights carry the
+    folded BatchNorm scales, so one SGD learning rate moves some layers far more than others."""
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer != "sgd":
+        raise ValueError(f"optimizer must be sgd or adam, got {cfg.optimizer!r}")
     return torch.optim.SGD(
         model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
     )
@@ -172,7 +197,7 @@ def train(cfg: TrainConfig, resume: bool = True, on_eval=None) -> Path:
     else:
         model = initial_model(cfg).to(device)
         opt = _sgd(model, cfg)
-    model.train()
+    train_mode(model, cfg)
     log = Path(cfg.log_path) if cfg.log_path else ckpt_dir / "eval.jsonl"
     log.parent.mkdir(parents=True, exist_ok=True)
 
@@ -245,21 +270,27 @@ def _cpu_batches(cfg: TrainConfig, step: int, stop: int):
 
 
 class _Budget:
-    """Fits ``cfg.steps`` to ``cfg.time_budget_min``: times ``calibration_steps`` steps, then
-    sets the total so the rest ends in the remaining budget (never above the given steps)."""
+    """Fits ``cfg.steps`` to ``cfg.time_budget_min``: times steps ``calibration_steps/2 ..
+    calibration_steps`` (after start-up and cuDNN's first-call tuning), then sets the total so
+    the rest ends in the remaining budget (never above the given steps)."""
 
     def __init__(self, cfg: TrainConfig, step: int) -> None:
         self.cfg = cfg
         self.t0 = time.monotonic()
         self.start = step
+        self.mark: tuple[int, float] | None = None
         self.done = cfg.time_budget_min <= 0
 
     def update(self, step: int) -> None:
-        if self.done or step - self.start < self.cfg.calibration_steps:
+        if self.done:
             return
-        elapsed = time.monotonic() - self.t0
-        rate = (step - self.start) / elapsed
-        left_s = max(0.0, self.cfg.time_budget_min * 60.0 - elapsed)
+        now = time.monotonic()
+        if self.mark is None and step - self.start >= self.cfg.calibration_steps // 2:
+            self.mark = (step, now)
+        if self.mark is None or step - self.start < self.cfg.calibration_steps:
+            return
+        rate = (step - self.mark[0]) / max(1e-6, now - self.mark[1])
+        left_s = max(0.0, self.cfg.time_budget_min * 60.0 - (now - self.t0))
         self.cfg.steps = max(step + 1, min(self.cfg.steps, step + int(rate * left_s)))
         self.done = True
         print(f"time budget: {rate:.1f} steps/s, training to step {self.cfg.steps}", flush=True)
@@ -325,6 +356,7 @@ def _train_loop(
                 t_data = time.monotonic()
             if cfg.eval_every and (step % cfg.eval_every == 0 or step == cfg.steps):
                 _evaluate_and_log(cfg, model, step, loss.item(), val_sets, log, on_eval)
+                train_mode(model, cfg)
     save_checkpoint(last, model, opt, step, cfg)
 
 
