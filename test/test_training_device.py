@@ -10,12 +10,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from test_training_folders import write_folder  # noqa: E402
+
 from fastdepth_ros.training import data, folders, train  # noqa: E402
 from fastdepth_ros.training.canonical import CANONICAL_FOCAL_PX  # noqa: E402
 from fastdepth_ros.training.device_batches import DeviceBatches  # noqa: E402
 from fastdepth_ros.training.onnx_weights import load_onnx  # noqa: E402
-
-from test_training_folders import write_folder  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -67,7 +67,8 @@ def test_batched_crop_grids_equal_the_per_sample_grid() -> None:
 
 
 def _cfg(tmp_path, **kw) -> train.TrainConfig:
-    base = dict(seed=0, render_share=0.0, real=[str(write_folder(tmp_path / "rec", n=3))], distill_rendered=False)
+    real = [str(write_folder(tmp_path / "rec", n=3))]
+    base = dict(seed=0, render_share=0.0, real=real, distill_rendered=False)
     base.update(kw)
     return train.TrainConfig(**base)
 
@@ -98,7 +99,8 @@ def test_device_batches_draw_rendered_scenes_by_share(tmp_path, monkeypatch) -> 
 
 
 def test_time_budget_lowers_steps_and_batches_on_device(tmp_path, reference_model) -> None:
-    cfg = _cfg(tmp_path, steps=10_000, batch_size=2, time_budget_min=0.05, calibration_steps=2, warmup_steps=1,
+    cfg = _cfg(tmp_path, steps=10_000, batch_size=2, time_budget_min=0.05, calibration_steps=2,
+               warmup_steps=1,
                checkpoint_dir=str(tmp_path / "run"), checkpoint_every=1000, eval_every=0, data_on_device=True,
                teacher=str(reference_model), distill_weight=1.0)
     last = train.train(cfg)
@@ -116,3 +118,46 @@ def test_scale_folder_keeps_the_camera_and_the_holes(tmp_path) -> None:
     assert rgb.shape == (120, 160, 3) and depth[50:55].max() == 0.0  # the band at rows 100-109
     assert depth[10, 0] == pytest.approx(1.0, abs=0.01) and depth[10, -1] == pytest.approx(3.0, abs=0.02)
     assert json.loads((tmp_path / "half" / "meta.json").read_text())["scaled_from"]["scale"] == 0.5
+
+
+def test_interpolate_mixes_a_fine_tune_with_its_start(tmp_path, shipped_model) -> None:
+    """WiSE-FT: alpha 0 is the start, 1 the fine-tune, 0.5 the tensor-wise mean; the CLI writes
+    a checkpoint that export and eval read, naming what it mixed."""
+    from fastdepth_ros.training import checkpoint, cli
+
+    start = checkpoint.load_weights(shipped_model)
+    tuned = checkpoint.load_weights(shipped_model)
+    with torch.no_grad():
+        for p in tuned.parameters():
+            p.add_(1.0)
+    tuned_path = tmp_path / "tuned.pth"
+    checkpoint.save_model(tuned_path, tuned, step=5, train_config={"lr": 1e-4})
+    sd0, sd1 = start.state_dict(), tuned.state_dict()
+    for alpha in (0.0, 0.5, 1.0):
+        mixed = checkpoint.interpolate(shipped_model, tuned_path, alpha).state_dict()
+        for k in ("conv0.0.weight", "decode_conv6.1.bias"):
+            assert torch.allclose(mixed[k], (1 - alpha) * sd0[k] + alpha * sd1[k], atol=1e-6)
+    out = tmp_path / "wise.pth"
+    argv = ["interpolate", str(shipped_model), str(tuned_path), "--alpha", "0.25", "-o", str(out)]
+    assert cli.main(argv) == 0
+    ckpt = torch.load(out, weights_only=True)
+    assert ckpt["step"] == 5 and ckpt["train_config"]["wise_ft"]["alpha"] == 0.25
+    other = train.build("full")
+    checkpoint.save_model(tmp_path / "full.pth", other)
+    with pytest.raises(ValueError, match="architecture"):
+        checkpoint.interpolate(shipped_model, tmp_path / "full.pth", 0.5)
+
+
+def test_fine_tuning_an_onnx_with_frozen_bn_starts_from_its_function(tmp_path, reference_model) -> None:
+    """--init-from X.onnx --frozen-bn: the training-mode model computes what the ONNX does
+    (batch statistics would not), so a fine-tune starts where the official model is."""
+    cfg = _cfg(tmp_path, init_from=str(reference_model), frozen_bn=True)
+    model = train.train_mode(train.initial_model(cfg), cfg)
+    x = torch.rand(2, 3, 224, 224)
+    with torch.no_grad():
+        ours = model(x)
+        assert model.training
+        ref = load_onnx(reference_model)(x)
+        assert torch.allclose(ours, ref, atol=1e-4)
+        unfrozen = train.train_mode(train.initial_model(cfg), _cfg(tmp_path / "b"))
+        assert not torch.allclose(unfrozen(x), ref, atol=1e-2)

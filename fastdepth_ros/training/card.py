@@ -20,11 +20,11 @@ from .export import INPUT_NAME, OPSET, OUTPUT_NAME, export_onnx
 from .macs import measure
 
 LIMITATIONS = (
-    "Trained on one real kitchen (7-Scenes), one photoreal office render (Replica) and "
-    "procedurally rendered rooms, not on NYU Depth v2: expect larger errors in rooms unlike "
-    "these, for cameras far from a standing person's height (e.g. floor-level robots), outdoors, "
-    "and beyond ~6 m. Metric scale comes from a single image: without camera_info (focal "
-    "scaling) a camera with a very different field of view gets a biased scale."
+    "Learnt indoor rooms seen from a standing person's height (NYU Depth v2 through the official "
+    "model, one real kitchen from 7-Scenes, one photoreal office render from Replica): expect "
+    "larger errors for cameras far from that height (e.g. floor-level robots, where scale can be "
+    "off by 2x), outdoors, and beyond ~6 m. Metric scale comes from a single image: without "
+    "camera_info (focal scaling) a camera with a very different field of view gets a biased scale."
 )
 RESEARCH_ONLY = (
     "Research use only: the training data include Microsoft 7-Scenes (non-commercial research "
@@ -46,33 +46,51 @@ def describe_training(train_config: dict) -> dict:
             folder = RGBDFolder(fs)
             entry.update(frames=len(folder), dataset=folder.meta.get("dataset"),
                          license=folder.meta.get("license"))
+            if folder.meta.get("scaled_from"):  # a scale-folder copy: name what it copies
+                entry["copy_of"] = folder.meta["scaled_from"]
         except (OSError, ValueError) as exc:
             entry["unavailable"] = str(exc)
         real.append(entry)
     teacher = train_config.get("teacher") or ""
     distill = float(train_config.get("distill_weight") or 0.0)
     imagenet = train_config.get("init") == "imagenet"
+    init_from = Path(train_config.get("init_from") or "").name
+    if init_from.endswith(".onnx"):
+        encoder_init = (f"fine-tuned from {init_from}: the official FastDepth (Wofk et al., MIT), which its "
+                        "authors trained from the ImageNet MobileNet-v1 encoder on NYU Depth v2; "
+                        "BatchNorm statistics frozen as loaded")
+    elif imagenet:
+        encoder_init = ("ImageNet MobileNet-v1 1.0/224 (TF-slim, Apache-2.0; fastdepth-ros imagenet-npz); "
+                        "pruned "
+                        "widths keep the channels with the largest BN-folded filter L2 norm")
+    else:
+        encoder_init = "random (He), no pretraining"
+    wise = train_config.get("wise_ft")
+    share = float(train_config.get("render_share", 1.0)) if real else 1.0
     return {
-        "encoder_init": (
-            "ImageNet MobileNet-v1 1.0/224 (TF-slim, Apache-2.0; fastdepth-ros imagenet-npz); pruned "
-            "widths keep the channels with the largest BN-folded filter L2 norm" if imagenet
-            else "random (He), no pretraining"
-        ),
-        "init_from_checkpoint": Path(train_config.get("init_from") or "").name or None,
+        "encoder_init": encoder_init,
+        "init_from_checkpoint": init_from or None,
+        "weight_interpolation": (
+            f"WiSE-FT (Wortsman et al., CVPR 2022): {1 - wise['alpha']:g} x {wise['start']} + "
+            f"{wise['alpha']:g} x the fine-tune ({wise['tuned']}); alpha fixed at the paper's default, "
+            "not tuned on the evaluation sets" if wise else None),
         "data": {
-            "rendered_share_of_batches": float(train_config.get("render_share", 1.0)) if real else 1.0,
+            "rendered_share_of_batches": share,
             "rendered": f"procedural indoor rooms (fastdepth_ros.training.render v{render.RENDERER_VERSION}, "
-            f"NYU Kinect intrinsics, {data.RENDER_SCALE:g}x 480x640)",
+            f"NYU Kinect intrinsics, {data.RENDER_SCALE:g}x 480x640)" if share > 0 else None,
             "real": real,
         },
         "distillation": (
             {"teacher": Path(teacher).name, "weight": distill,
-             "on": ("real and rendered frames" if train_config.get("distill_rendered") else "real frames")
+             "on": ("real and rendered frames" if train_config.get("distill_rendered") and share > 0
+                    else "real frames")
              + ": L1 to the teacher's depth on the same augmented input, beside L1 to the ground truth"}
             if teacher and distill > 0 else None
         ),
         "canonical_focal_px": CANONICAL_FOCAL_PX,
-        "recipe": "L1 on valid pixels, SGD momentum 0.9, weight decay 1e-4, lr "
+        "recipe": f"L1 on valid pixels, {train_config.get('optimizer', 'sgd').upper()} "
+        "(momentum 0.9 for SGD), "
+        "weight decay 1e-4, lr "
         f"{train_config.get('lr', 0.01)} warm-up + cosine, batch {train_config.get('batch_size', 8)}, "
         "official augmentations, targets in the canonical camera",
         "seed": train_config.get("seed"),

@@ -37,3 +37,40 @@ def load_model(path: str | Path) -> tuple[FastDepth, dict]:
     model = from_config(ckpt["model_config"])
     model.load_state_dict(ckpt["model"])
     return model.eval(), ckpt
+
+
+def load_weights(path: str | Path) -> FastDepth:
+    """A model from our ``.pth`` checkpoint or from an exported ``.onnx`` (:mod:`.onnx_weights`)."""
+    if str(path).endswith(".onnx"):
+        from .onnx_weights import load_onnx
+
+        return load_onnx(path)
+    return load_model(path)[0]
+
+
+def interpolate(start: str | Path, tuned: str | Path, alpha: float) -> FastDepth:
+    """Weight-space ensemble of a fine-tune and its start (WiSE-FT, Wortsman et al., CVPR 2022):
+    ``(1 - alpha) * start + alpha * tuned``, tensor by tensor.
+
+    Why: fine-tuning on a few rooms gains there and forgets elsewhere; the interpolation of a
+    model with its own fine-tune keeps most of both (the paper's default is alpha = 0.5).  Both
+    must have the same widths, and the same BatchNorm statistics (a ``--frozen-bn`` fine-tune)
+    so that the mixture is of like parameters."""
+    a, b = load_weights(start), load_weights(tuned)
+    if a.config() != b.config():
+        raise ValueError(f"{start} and {tuned} differ in architecture: {a.config()} vs {b.config()}")
+    sa, sb = a.state_dict(), b.state_dict()
+    mixed = {}
+    for k, va in sa.items():
+        vb = sb[k]
+        mixed[k] = (1.0 - alpha) * va + alpha * vb if va.is_floating_point() else vb
+    a.load_state_dict(mixed)
+    return a.eval()
+
+
+def save_model(path: str | Path, model: FastDepth, **info) -> None:
+    """A weights-only checkpoint (what ``export`` and ``eval`` read), with ``info`` beside it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"model": model.state_dict(), "model_config": model.config(), **info}, path)
+

@@ -72,11 +72,28 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _interpolate(args: argparse.Namespace) -> int:
+    import torch
+
+    from .checkpoint import interpolate, save_model
+
+    model = interpolate(args.start, args.tuned, args.alpha)
+    info = {}
+    if not str(args.tuned).endswith(".onnx"):  # the fine-tune's run config and steps, for the card
+        ckpt = torch.load(args.tuned, map_location="cpu", weights_only=True)
+        info = {k: ckpt[k] for k in ("step", "train_config") if k in ckpt}
+    info.setdefault("train_config", {})["wise_ft"] = {
+        "start": Path(args.start).name, "tuned": Path(args.tuned).name, "alpha": args.alpha}
+    save_model(args.output, model, **info)
+    print(f"wrote {args.output}: {1 - args.alpha:g} x {args.start} + {args.alpha:g} x {args.tuned}")
+    return 0
+
+
 def _scale_folder(args: argparse.Namespace) -> int:
     from .folders import FolderSpec, RGBDFolder, write_scaled
 
     folder = RGBDFolder(FolderSpec.parse(args.source))
-    n = write_scaled(folder, args.output, args.scale, args.jpeg_quality)
+    n = write_scaled(folder, args.output, args.scale, args.jpeg_quality, args.every)
     print(f"wrote {n} frames of {folder.name} at x{args.scale:g} to {args.output}")
     return 0
 
@@ -133,6 +150,8 @@ def _export(args: argparse.Namespace) -> int:
                 "checkpoint": Path(args.checkpoint).name}
         if args.wall_time_h is not None:
             info["wall_time_h_2core_cpu"] = args.wall_time_h
+        if args.trained_on:
+            info["trained_on"] = args.trained_on
         folders = args.folder or [v for v in cfg.get("val", []) if v != "nyu_sample"]
         c = card.ship(model, args.output, info, n_heldout=args.heldout, train_config=cfg,
                       folders=folders, compare=args.compare, montage=args.montage,
@@ -265,12 +284,21 @@ def register(subparsers) -> None:
                    help="lower --steps after a calibration so the run ends in this many minutes")
     p.set_defaults(func=_train)
 
+    p = subparsers.add_parser("interpolate", help="weight-space mix of a fine-tune and its start (WiSE-FT): "
+                              "(1 - alpha) START + alpha TUNED")
+    p.add_argument("start", help="the fine-tune's starting weights (.pth or .onnx)")
+    p.add_argument("tuned", help="the fine-tuned checkpoint (.pth or .onnx)")
+    p.add_argument("--alpha", type=float, default=0.5, help="0 = start, 1 = tuned (WiSE-FT's default 0.5)")
+    p.add_argument("-o", "--output", required=True, help="our .pth checkpoint to write")
+    p.set_defaults(func=_interpolate)
+
     p = subparsers.add_parser("scale-folder", help="write a resized copy of an RGB-D folder (intrinsics "
                               "scaled; depth sampled nearest, so holes stay holes)")
     p.add_argument("source", metavar="DIR[:FIRST-LAST]")
     p.add_argument("output")
     p.add_argument("--scale", type=float, required=True, help="e.g. 0.5 for half width and height")
     p.add_argument("--jpeg-quality", type=int, default=92)
+    p.add_argument("--every", type=int, default=1, help="keep every n-th frame")
     p.set_defaults(func=_scale_folder)
 
     p = subparsers.add_parser("render", help="render training (or held-out) scenes into the cache")
@@ -295,7 +323,9 @@ def register(subparsers) -> None:
                    help="RGB-D folders for the card's accuracy (default: the run's --val folders)")
     p.add_argument("--compare", help="a second model evaluated on the same frames (e.g. the reference)")
     p.add_argument("--montage", help="also write an evaluation montage PNG")
-    p.add_argument("--wall-time-h", type=float, help="training wall time to record in the card")
+    p.add_argument("--wall-time-h", type=float,
+                   help="training wall time on this 2-core CPU to record in the card")
+    p.add_argument("--trained-on", help="where and how long it trained, for the card (e.g. a GPU run)")
     p.add_argument("--docs", help="with --card: rewrite the generated accuracy table in this markdown file")
     p.add_argument("--run-log", action="append", default=[], metavar="RECIPE=EVAL_JSONL",
                    help="with --card: record a training run's validation curve under this recipe name")

@@ -39,7 +39,8 @@ class _Source:
         if frames:
             dev = self.rgb.device
             self.rgb = torch.cat([self.rgb, torch.stack([torch.from_numpy(r) for r, _ in frames]).to(dev)])
-            self.depth = torch.cat([self.depth, torch.stack([torch.from_numpy(d) for _, d in frames]).to(dev)])
+            depth = torch.stack([torch.from_numpy(d) for _, d in frames]).to(dev)
+            self.depth = torch.cat([self.depth, depth])
 
 
 class DeviceBatches:
@@ -93,7 +94,8 @@ class DeviceBatches:
             rows = np.nonzero(which == k)[0]
             n = len(rows)
             frame = torch.from_numpy(rng.integers(len(src), size=n)).to(self.device)
-            aug = {name: torch.from_numpy(v).to(self.device) for name, v in data.Augment.draws(rng, n).items()}
+            draws = data.Augment.draws(rng, n)
+            aug = {name: torch.from_numpy(v).to(self.device) for name, v in draws.items()}
             rgb = src.rgb[frame].permute(0, 3, 1, 2).float() / 255.0
             grid = data.crop_grids(tuple(src.rgb.shape[1:3]), aug["angle_deg"], aug["scale"], aug["flip"])
             xs = F.grid_sample(rgb, grid, mode="bilinear", padding_mode="border", align_corners=False)

@@ -148,8 +148,10 @@ class FolderTrainSet(torch.utils.data.Dataset):
         return train_sample(rgb, depth, self.focal_px, Augment.sample(rng))
 
 
-def write_scaled(folder: RGBDFolder, output: str | Path, scale: float, jpeg_quality: int = 92) -> int:
-    """Write ``folder``'s frames resized by ``scale`` as a new RGB-D folder; returns the count.
+def write_scaled(folder: RGBDFolder, output: str | Path, scale: float, jpeg_quality: int = 92,
+                 every: int = 1) -> int:
+    """Write every ``every``-th frame of ``folder`` resized by ``scale`` as a new RGB-D folder;
+    returns the count.
 
     Why: a copy to train on elsewhere (a lent GPU machine, a laptop) is mostly depth PNG bytes,
     and the official transform first shrinks a 640x480 frame to 333x250 anyway.  Colour is
@@ -160,17 +162,20 @@ def write_scaled(folder: RGBDFolder, output: str | Path, scale: float, jpeg_qual
     (out / "depth").mkdir(parents=True, exist_ok=True)
     w, h = round(folder.width * scale), round(folder.height * scale)
     sx, sy = w / folder.width, h / folder.height
-    for i, (stem, _, _) in enumerate(folder.frames):
+    kept = list(range(0, len(folder.frames), max(1, every)))
+    for i in kept:
+        stem = folder.frames[i][0]
         rgb, depth = folder.load(i)
         small = cv2.resize(rgb[:, :, ::-1], (w, h), interpolation=cv2.INTER_AREA)
         mm = np.round(depth * 1000.0).astype(np.uint16)
         cv2.imwrite(str(out / "rgb" / f"{stem}.jpg"), small, [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)])
-        cv2.imwrite(str(out / "depth" / f"{stem}.png"), cv2.resize(mm, (w, h), interpolation=cv2.INTER_NEAREST))
+        mm_small = cv2.resize(mm, (w, h), interpolation=cv2.INTER_NEAREST)
+        cv2.imwrite(str(out / "depth" / f"{stem}.png"), mm_small)
     meta = {k: v for k, v in folder.meta.items() if k != "frames"}
-    meta["frames"] = [{"id": stem} for stem, _, _ in folder.frames]
+    meta["frames"] = [{"id": folder.frames[i][0]} for i in kept]
     meta["intrinsics"] = {"fx": folder.fx * sx, "fy": folder.fy * sy, "cx": (folder.cx + 0.5) * sx - 0.5,
                           "cy": (folder.cy + 0.5) * sy - 0.5, "width": w, "height": h}
-    meta["scaled_from"] = {"folder": str(folder.spec.path), "scale": scale}
+    meta["scaled_from"] = {"folder": folder.name, "scale": scale, "every": every}
     (out / "meta.json").write_text(json.dumps(meta, indent=1))
-    return len(folder.frames)
+    return len(kept)
 
