@@ -72,8 +72,8 @@ def describe_training(train_config: dict) -> dict:
         "init_from_checkpoint": init_from or None,
         "weight_interpolation": (
             f"WiSE-FT (Wortsman et al., CVPR 2022): {1 - wise['alpha']:g} x {wise['start']} + "
-            f"{wise['alpha']:g} x the fine-tune ({wise['tuned']}); alpha fixed at the paper's default, "
-            "not tuned on the evaluation sets" if wise else None),
+            f"{wise['alpha']:g} x the fine-tune ({wise['tuned']}); alpha: "
+            f"{wise.get('alpha_chosen_by', 'not recorded')}" if wise else None),
         "data": {
             "rendered_share_of_batches": share,
             "rendered": f"procedural indoor rooms (fastdepth_ros.training.render v{render.RENDERER_VERSION}, "

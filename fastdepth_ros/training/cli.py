@@ -27,6 +27,7 @@ def _train(args: argparse.Namespace) -> int:
         steps=args.steps,
         batch_size=args.batch_size,
         lr=args.lr,
+        warmup_steps=args.warmup_steps,
         scenes=args.scenes,
         workers=args.workers,
         render_workers=args.render_workers,
@@ -48,7 +49,7 @@ def _train(args: argparse.Namespace) -> int:
         distill_rendered=args.distill_rendered,
         log_path=args.log or "",
         device=args.device,
-        data_on_device=args.device != "cpu",
+        data_on_device=args.device != "cpu" or args.data_on_device,
         frozen_bn=args.frozen_bn,
         optimizer=args.optimizer,
         time_budget_min=args.time_budget_min,
@@ -83,7 +84,8 @@ def _interpolate(args: argparse.Namespace) -> int:
         ckpt = torch.load(args.tuned, map_location="cpu", weights_only=True)
         info = {k: ckpt[k] for k in ("step", "train_config") if k in ckpt}
     info.setdefault("train_config", {})["wise_ft"] = {
-        "start": Path(args.start).name, "tuned": Path(args.tuned).name, "alpha": args.alpha}
+        "start": Path(args.start).name, "tuned": Path(args.tuned).name, "alpha": args.alpha,
+        "alpha_chosen_by": args.why or "WiSE-FT's default, fixed before evaluating"}
     save_model(args.output, model, **info)
     print(f"wrote {args.output}: {1 - args.alpha:g} x {args.start} + {args.alpha:g} x {args.tuned}")
     return 0
@@ -245,6 +247,7 @@ def register(subparsers) -> None:
     p.add_argument("--steps", type=int, default=4000)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--warmup-steps", type=int, default=100, help="linear warm-up before the cosine decay")
     p.add_argument("--scenes", type=int, default=12000, help="max training scenes (seeds)")
     p.add_argument("--workers", type=int, default=1, help="data loader processes")
     p.add_argument("--render-workers", type=int, default=1,
@@ -280,6 +283,8 @@ def register(subparsers) -> None:
     p.add_argument("--log", help="JSON lines of evaluations (default CHECKPOINT_DIR/eval.jsonl)")
     p.add_argument("--device", default="cpu",
                    help="cpu, or cuda[:N]: frames, augmentation, teacher and model on that GPU")
+    p.add_argument("--data-on-device", action="store_true",
+                   help="make batches on --device (always on a GPU; on a CPU it replaces the data loader)")
     p.add_argument("--time-budget-min", type=float, default=0.0,
                    help="lower --steps after a calibration so the run ends in this many minutes")
     p.set_defaults(func=_train)
@@ -290,6 +295,7 @@ def register(subparsers) -> None:
     p.add_argument("tuned", help="the fine-tuned checkpoint (.pth or .onnx)")
     p.add_argument("--alpha", type=float, default=0.5, help="0 = start, 1 = tuned (WiSE-FT's default 0.5)")
     p.add_argument("-o", "--output", required=True, help="our .pth checkpoint to write")
+    p.add_argument("--why", help="how alpha was chosen, for the model card")
     p.set_defaults(func=_interpolate)
 
     p = subparsers.add_parser("scale-folder", help="write a resized copy of an RGB-D folder (intrinsics "
