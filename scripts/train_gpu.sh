@@ -39,7 +39,7 @@ sleep 15  # a first batch of rooms; the runs render any of the first 64 still mi
 
 pids=()
 for v in $VARIANTS; do
-  share=0.3; extra=()
+  share=0.3; extra=(); init="$DATA/init_imagenet_pruned.pth"
   case "$v" in
     baseline) ;;
     distill) extra=(--teacher "$DATA/reference/fastdepth_pruned_ref.onnx" --distill-weight 0.5) ;;
@@ -50,12 +50,12 @@ for v in $VARIANTS; do
       ref="$DATA/reference/fastdepth_pruned_ref.onnx"; share=0; w=1.0
       [ "$v" = finetune-rendered ] && share=0.3
       [ "$v" = finetune-light ] && w=0.3
-      extra=(--init-from "$ref" --frozen-bn --lr 0.0001 --teacher "$ref" --distill-weight "$w" --distill-rendered) ;;
+      init="$ref"; extra=(--frozen-bn --lr 0.0001 --teacher "$ref" --distill-weight "$w" --distill-rendered) ;;
     *) echo "unknown variant $v" >&2; exit 2 ;;
   esac
   mkdir -p "$OUT_DIR/$v"
   cli train --device "$DEVICE" --time-budget-min "$MINUTES" --steps 200000 --batch-size "$BATCH" \
-    --preset pruned --seed 0 --init-from "$DATA/init_imagenet_pruned.pth" \
+    --preset pruned --seed 0 --init-from "$init" \
     --real "$DATA/7scenes_train" --real "$DATA/replica" --render-share "$share" --render-workers 0 \
     --val "$DATA/7scenes_val" --val "$DATA/realsense" --val nyu_sample \
     --eval-every "${EVAL_EVERY:-2000}" --checkpoint-every 1000 --checkpoint-dir "$OUT_DIR/$v" "${extra[@]}" \

@@ -14,21 +14,19 @@ import torch
 from .model import FastDepth, from_config
 
 
-def save_checkpoint(path: Path, model: FastDepth, opt: torch.optim.Optimizer, step: int, cfg) -> None:
-    """Atomically write model, optimiser, step and the run's TrainConfig (a dataclass)."""
+def save_model(path: str | Path, model: FastDepth, **info) -> None:
+    """Atomically write the weights and constructor config (what ``export`` and ``eval``
+    read), with ``info`` beside them (optimiser, step, run config, provenance)."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    torch.save(
-        {
-            "model": model.state_dict(),
-            "model_config": model.config(),
-            "optimizer": opt.state_dict(),
-            "step": step,
-            "train_config": asdict(cfg),
-        },
-        tmp,
-    )
+    torch.save({"model": model.state_dict(), "model_config": model.config(), **info}, tmp)
     tmp.replace(path)
+
+
+def save_checkpoint(path: Path, model: FastDepth, opt: torch.optim.Optimizer, step: int, cfg) -> None:
+    """A resumable training checkpoint: model, optimiser, step and the run's TrainConfig."""
+    save_model(path, model, optimizer=opt.state_dict(), step=step, train_config=asdict(cfg))
 
 
 def load_model(path: str | Path) -> tuple[FastDepth, dict]:
@@ -66,11 +64,4 @@ def interpolate(start: str | Path, tuned: str | Path, alpha: float) -> FastDepth
         mixed[k] = (1.0 - alpha) * va + alpha * vb if va.is_floating_point() else vb
     a.load_state_dict(mixed)
     return a.eval()
-
-
-def save_model(path: str | Path, model: FastDepth, **info) -> None:
-    """A weights-only checkpoint (what ``export`` and ``eval`` read), with ``info`` beside it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"model": model.state_dict(), "model_config": model.config(), **info}, path)
 

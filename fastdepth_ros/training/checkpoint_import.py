@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .checkpoint import save_model
 from .model import FastDepth
 
 
@@ -171,7 +172,4 @@ def import_official(path: str | Path) -> tuple[FastDepth, dict]:
 
 def save_ours(model: FastDepth, path: str | Path, meta: dict) -> None:
     """Save in our weights-only checkpoint format (loadable by ``train.load_model``)."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    torch.save(
-        {"model": model.state_dict(), "model_config": model.config(), "step": 0, "imported": meta}, path
-    )
+    save_model(path, model, step=0, imported=meta)

@@ -19,6 +19,14 @@ import torch.nn.functional as F
 from . import data
 from .canonical import CANONICAL_FOCAL_PX
 from .folders import FolderSpec, RGBDFolder
+from .mixture import source_probabilities
+
+
+def _stacked(frames: list, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(rgb uint8 NxHxWx3, depth float32 NxHxW) on ``device`` from (rgb, depth) arrays."""
+    rgb = torch.stack([torch.from_numpy(np.ascontiguousarray(r)) for r, _ in frames])
+    depth = torch.stack([torch.from_numpy(np.ascontiguousarray(d, dtype=np.float32)) for _, d in frames])
+    return rgb.to(device), depth.to(device)
 
 
 class _Source:
@@ -26,9 +34,7 @@ class _Source:
 
     def __init__(self, name: str, frames: list, focal_factor: float, distill: bool, device) -> None:
         self.name = name
-        self.rgb = torch.stack([torch.from_numpy(np.ascontiguousarray(r)) for r, _ in frames]).to(device)
-        self.depth = torch.stack([torch.from_numpy(np.ascontiguousarray(d, dtype=np.float32))
-                                  for _, d in frames]).to(device)
+        self.rgb, self.depth = _stacked(frames, device)
         self.focal_factor = float(focal_factor)
         self.distill = bool(distill)
 
@@ -37,10 +43,8 @@ class _Source:
 
     def extend(self, frames: list) -> None:
         if frames:
-            dev = self.rgb.device
-            self.rgb = torch.cat([self.rgb, torch.stack([torch.from_numpy(r) for r, _ in frames]).to(dev)])
-            depth = torch.stack([torch.from_numpy(d) for _, d in frames]).to(dev)
-            self.depth = torch.cat([self.depth, depth])
+            rgb, depth = _stacked(frames, self.rgb.device)
+            self.rgb, self.depth = torch.cat([self.rgb, rgb]), torch.cat([self.depth, depth])
 
 
 class DeviceBatches:
@@ -61,8 +65,8 @@ class DeviceBatches:
             frames = [folder.load(i) for i in range(len(folder))]
             factor = CANONICAL_FOCAL_PX / folder.focal_model_px()
             self.sources.append(_Source(folder.name, frames, factor, True, self.device))
-        if self.rendered is None and not self.sources:
-            raise ValueError("nothing to train on: no rendered scenes and no real folders")
+        # the share of the rendered source is fixed once it exists (it only grows)
+        self.p = source_probabilities(self.render_share, self.n_rendered, [len(s) for s in self.sources])
 
     @property
     def n_rendered(self) -> int:
@@ -73,19 +77,10 @@ class DeviceBatches:
         if self.rendered is not None and n_rendered > len(self.rendered):
             self.rendered.extend([data.load_or_render(i) for i in range(len(self.rendered), n_rendered)])
 
-    def _probabilities(self) -> np.ndarray:
-        sizes = np.array([len(s) for s in self.sources], dtype=np.float64)
-        share = self.render_share if self.rendered is not None else 0.0
-        if not self.sources:
-            share = 1.0
-        real = (1.0 - share) * sizes / sizes.sum() if self.sources else np.zeros(0)
-        p = np.concatenate([[share], real])
-        return p / p.sum()
-
     def batch(self, step: int, batch_size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         rng = np.random.default_rng([self.seed, int(step)])
         sources = [self.rendered] + self.sources
-        which = rng.choice(len(sources), size=batch_size, p=self._probabilities())
+        which = rng.choice(len(sources), size=batch_size, p=self.p)
         x = torch.empty(batch_size, 3, *data.OUTPUT_HW, device=self.device)
         d = torch.empty(batch_size, 1, *data.OUTPUT_HW, device=self.device)
         use = torch.zeros(batch_size, dtype=torch.bool, device=self.device)

@@ -15,6 +15,20 @@ from . import data
 from .folders import FolderSpec, FolderTrainSet, RGBDFolder
 
 
+def source_probabilities(render_share: float, n_rendered: int, sizes: list) -> np.ndarray:
+    """Probability of each source: rendered scenes first (``render_share`` if any are
+    rendered, all of it without real folders), then the real folders by frame count."""
+    sizes = np.asarray(sizes, dtype=np.float64)
+    share = float(render_share) if n_rendered > 0 else 0.0
+    if len(sizes) == 0:
+        if n_rendered <= 0:
+            raise ValueError("nothing to train on: no rendered scenes and no real folders")
+        share = 1.0
+    real = (1.0 - share) * sizes / sizes.sum() if len(sizes) else np.zeros(0)
+    p = np.concatenate([[share], real])
+    return p / p.sum()
+
+
 class Mixture(torch.utils.data.Dataset):
     """Sample ``i`` -> (rgb 3x224x224, canonical depth 1x224x224, distill flag)."""
 
@@ -23,15 +37,7 @@ class Mixture(torch.utils.data.Dataset):
         self.distill_rendered = bool(getattr(cfg, "distill_rendered", False))
         self.n_rendered = int(n_rendered)
         self.real = [FolderTrainSet(RGBDFolder(FolderSpec.parse(s))) for s in cfg.real]
-        sizes = np.array([len(r) for r in self.real], dtype=np.float64)
-        render_share = float(cfg.render_share) if self.n_rendered > 0 else 0.0
-        if not self.real:
-            if self.n_rendered <= 0:
-                raise ValueError("nothing to train on: no rendered scenes and no real folders")
-            render_share = 1.0
-        real_p = (1.0 - render_share) * sizes / sizes.sum() if self.real else np.zeros(0)
-        self.p = np.concatenate([[render_share], real_p])
-        self.p = self.p / self.p.sum()
+        self.p = source_probabilities(cfg.render_share, self.n_rendered, [len(r) for r in self.real])
 
     def __len__(self) -> int:
         return 2**62

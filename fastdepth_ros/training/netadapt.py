@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .checkpoint import save_model
 from .latency import LatencyTable
 from .model import FastDepth, Widths
 from .pretrained import folded_norm, top_channels
@@ -350,13 +351,6 @@ def _summary(metrics: dict) -> dict:
     }
 
 
-def _save_model(path: Path, model: FastDepth, extra: dict | None = None) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "model_config": model.config(), **(extra or {})}, tmp)
-    tmp.replace(path)
-
-
 def _load_model(path: Path) -> FastDepth:
     from .checkpoint import load_model
 
@@ -635,7 +629,7 @@ class Search:
                     "val": _summary(metrics),
                     **seconds,
                 }
-                _save_model(d / "proposals" / f"{group.name}.pth", model)
+                save_model(d / "proposals" / f"{group.name}.pth", model)
                 _write_json(record_path, record)  # after the weights: a record means both exist
                 results.append(record)
                 bar.info["score"] = record["score"]  # shown with the next step
@@ -766,7 +760,7 @@ class Search:
         if self.cfg.official and fits:
             init = self.dir / "long" / "official_init.pth"
             if not init.exists():
-                _save_model(init, prune_to(self.parent(), PRUNED))
+                save_model(init, prune_to(self.parent(), PRUNED))
             rows.append({**self.long_finetune("official_pruned", init), "kind": "official"})
         for state in self.points():
             label = f"netadapt_iter{state['iteration']:03d}"
