@@ -118,6 +118,45 @@ def test_proposal_is_the_widest_that_meets_the_budget() -> None:
     assert netadapt.propose(table, PRUNED, group, 1.0, cfg) is None  # unreachable by one layer
 
 
+class _BusyOnce(latency.MacsMeasure):
+    """MACs as milliseconds, except that the first timing of each ``busy`` block comes out
+    ``factor`` times too slow (the machine was busy just then)."""
+
+    def __init__(self, busy: set, factor: float = 4.0) -> None:
+        self.busy, self.factor, self.calls = set(busy), factor, []
+
+    def __call__(self, block) -> float:
+        self.calls.append(block.key)
+        ms = super().__call__(block)
+        if block.key in self.busy:
+            self.busy.discard(block.key)
+            return ms * self.factor
+        return ms
+
+
+def test_a_block_timed_in_a_busy_moment_does_not_steer_the_proposal() -> None:
+    """The binary search meets a narrower network predicted slower than the current one (its
+    new block was timed while the machine was busy): that block is timed again and the
+    proposal is the one an undisturbed table gives."""
+    cfg = netadapt.NetAdaptConfig(step=8, min_width=8)
+    group = next(g for g in netadapt.GROUPS if g.name == "conv12")
+    clean = latency.LatencyTable(latency.MacsMeasure())
+    budget = clean.predict(PRUNED) - 5.0
+    want = netadapt.propose(clean, PRUNED, group, budget, cfg)
+    # the first width the binary search tries, and its block that only it has
+    candidates = list(range(8, PRUNED.encoder[12], 8))
+    first = netadapt.with_width(PRUNED, group, candidates[len(candidates) // 2])
+    known = {b.key for b in latency.blocks(PRUNED)}
+    busy = {b.key for b in latency.blocks(first) if b.key not in known}
+    measure = _BusyOnce(busy, factor=40.0)
+    noisy = latency.LatencyTable(measure)
+    assert netadapt.propose(noisy, PRUNED, group, budget, cfg) == want
+    assert not measure.busy and any(measure.calls.count(k) >= 2 for k in busy)  # timed again
+    # without the guard the inflated block would have sent the search to a narrower width
+    unguarded = latency.LatencyTable(_BusyOnce(busy, factor=40.0))
+    assert unguarded.predict(first) > unguarded.predict(PRUNED)
+
+
 def test_validation_must_not_overlap_the_fine_tune_frames(tmp_path) -> None:
     netadapt.check_disjoint([f"{tmp_path}/a:0-798"], [f"{tmp_path}/a:800-998", f"{tmp_path}/b", "nyu_sample"])
     with pytest.raises(ValueError, match="overlaps"):
@@ -269,3 +308,42 @@ def test_the_official_widths_prune_from_the_full_parent() -> None:
     assert pruned.widths == PRUNED and pruned.encoder_bn_eps == 1e-3
     assert pruned.conv13[3].weight.shape == (512, 480, 1, 1)
     assert pruned.decode_conv2[1][0].weight.shape == (256, 200, 1, 1)
+
+
+def test_an_exported_parent_prunes_with_frozen_bn_and_itself_as_teacher(tmp_path, monkeypatch) -> None:
+    """``--parent X.onnx`` (the shipped model's case): the folded weights load, one iteration
+    fine-tunes its proposals from frames held in memory with the parent as teacher, and the
+    folded BatchNorm stays as loaded (training-mode BatchNorm would replace it by batch
+    statistics)."""
+    from fastdepth_ros.training.export import export_onnx
+    from fastdepth_ros.training.onnx_weights import load_onnx
+
+    monkeypatch.setenv("FASTDEPTH_CACHE_DIR", str(tmp_path / "cache"))
+    torch.manual_seed(0)
+    onnx_path = export_onnx(_randomise_bn(FastDepth(TINY.encoder, TINY.decoder)).eval(), tmp_path / "p.onnx")
+    losses = []
+    real_finetune = netadapt.Search.finetune
+
+    def recorded(self, model, iteration, on_step=None):
+        loss = real_finetune(self, model, iteration, on_step)
+        bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+        assert model.training and bns and not any(m.training for m in bns)
+        assert self._teacher is not None and self._device_batches is not None
+        losses.append(loss)
+        return loss
+
+    monkeypatch.setattr(netadapt.Search, "finetune", recorded)
+    args = _prune_args(
+        tmp_path, onnx_path, "--stage", "search", "--max-iterations", "1", "--frozen-bn", "--data-on-device",
+        "--teacher", str(onnx_path), "--distill-weight", "0.3", "--lr", "0.0001",
+    )
+    assert train_cli(args) == 0
+    state = json.loads((tmp_path / "run" / "iter_001" / "state.json").read_text())
+    assert losses and all(np.isfinite(losses)) and len(losses) == len(state["proposals"])
+    chosen = netadapt._load_model(Path(state["model"]))
+    parent = load_onnx(onnx_path)
+    keep = netadapt.kept_channels(parent, chosen.widths)
+    # the folded statistics (mean 0, var 1 - eps) survived the fine-tune, on the kept channels
+    assert torch.equal(chosen.conv0[1].running_mean, parent.conv0[1].running_mean[keep[("enc", 0)]])
+    assert torch.equal(chosen.conv0[1].running_var, parent.conv0[1].running_var[keep[("enc", 0)]])
+    assert chosen.widths != parent.widths

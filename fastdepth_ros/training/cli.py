@@ -219,6 +219,9 @@ def _prune(args: argparse.Namespace) -> int:
         render_share=args.render_share, val=list(args.val),
         val_stride=args.val_stride, select=args.select, measure_every=args.measure_every,
         long_steps=args.long_steps, long_lr=args.long_lr, points=args.points, official=not args.no_official,
+        long_batch_size=args.long_batch_size, long_warmup_steps=args.long_warmup_steps,
+        data_on_device=args.data_on_device, frozen_bn=args.frozen_bn, teacher=args.teacher or "",
+        distill_weight=args.distill_weight, distill_rendered=args.distill_rendered,
     )
     if not (run_dir / "config.json").exists() and not args.parent:
         print("error: --parent is needed to start a search", file=sys.stderr)
@@ -362,7 +365,8 @@ def register(subparsers) -> None:
         "prune", help="NetAdapt: prune a full-width checkpoint for the latency measured on this runtime",
         description="NetAdapt (Yang et al. 2018) as FastDepth used it; resumable: run the same command again "
         "after an interruption (docs/netadapt.md)")
-    p.add_argument("--parent", help="our full-width .pth (fastdepth-ros train --preset full ...)")
+    p.add_argument("--parent", help="our .pth (fastdepth-ros train --preset full ...) or an exported .onnx "
+                   "(e.g. models/fastdepth.onnx; with --frozen-bn)")
     p.add_argument("--run-dir", help="state directory (default ~/.cache/fastdepth_ros/netadapt/PROVIDER-Nt)")
     p.add_argument("--stage", default="all", choices=["all", "lut", "search", "finalize", "report"],
                    help="lut: check the latency table against whole networks; search: the NetAdapt loop; "
@@ -389,6 +393,14 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--torch-threads", type=int, default=1, help="torch intra-op threads for the fine-tunes")
     p.add_argument("--workers", type=int, default=1, help="data loader processes for the fine-tunes")
+    p.add_argument("--data-on-device", action="store_true",
+                   help="fine-tune batches from frames held in memory (faster on a small CPU)")
+    p.add_argument("--frozen-bn", action="store_true",
+                   help="keep BatchNorm as loaded (needed for an .onnx parent: its BatchNorm is folded)")
+    p.add_argument("--teacher", help="ONNX teacher for distillation in every fine-tune")
+    p.add_argument("--distill-weight", type=float, default=0.0)
+    p.add_argument("--distill-rendered", action="store_true",
+                   help="the teacher's target on rendered scenes too")
     p.add_argument("--real", action="append", default=[], metavar="DIR[:FIRST-LAST]",
                    help="RGB-D folder to fine-tune on (repeatable)")
     p.add_argument("--render-share", type=float, default=0.3,
@@ -401,6 +413,8 @@ def register(subparsers) -> None:
                    help="measure the chosen network's whole latency every n iterations (0: never)")
     p.add_argument("--long-steps", type=int, default=2000, help="long-term fine-tune steps per final point")
     p.add_argument("--long-lr", type=float, default=0.01)
+    p.add_argument("--long-batch-size", type=int, default=0, help="0: --batch-size")
+    p.add_argument("--long-warmup-steps", type=int, default=-1, help="-1: min(100, long steps / 10)")
     p.add_argument("--points", type=int, default=1, help="NetAdapt points to long-term fine-tune")
     p.add_argument("--no-official", action="store_true", help="skip the official pruned widths' row")
     p.add_argument("--rounds", type=int, default=3,

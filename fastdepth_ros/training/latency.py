@@ -311,6 +311,7 @@ class LatencyTable:
         self.entries: dict[str, float] = {}
         self.overhead_ms: float | None = None
         self.on_measure = on_measure
+        self.new_blocks: list[Block] = []  # measured by this object (not loaded from the file)
         if self.path and self.path.exists():
             saved = json.loads(self.path.read_text())
             self.entries = {k: float(v) for k, v in saved.get("entries", {}).items()}
@@ -342,6 +343,7 @@ class LatencyTable:
         if block.key not in self.entries:
             ms = float(self.measure(block))
             self.entries[block.key] = ms
+            self.new_blocks.append(block)
             if self.on_measure:
                 self.on_measure(block, ms)
             self.save()
@@ -356,8 +358,12 @@ class LatencyTable:
         """Measure the entries of these networks ``passes`` more times and keep the fastest:
         one measurement taken while a neighbour hogged the cores would otherwise stay in the
         table for good.  Returns how many entries got faster."""
+        return self.refine_blocks([b for w in widths for b in blocks(w, self.input_hw)], passes)
+
+    def refine_blocks(self, bs: Sequence[Block], passes: int = 1) -> int:
+        """:meth:`refine` for these blocks."""
         faster = 0
-        keys = {b.key: b for w in widths for b in blocks(w, self.input_hw)}
+        keys = {b.key: b for b in bs}
         for _ in range(passes):
             for key, block in keys.items():
                 old = self.block_ms(block)

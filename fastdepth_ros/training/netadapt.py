@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from .checkpoint import save_model
-from .latency import LatencyTable
+from .latency import LatencyTable, blocks
 from .model import FastDepth, Widths
 from .pretrained import folded_norm, top_channels
 
@@ -192,7 +192,7 @@ def prune_to(model: FastDepth, widths: Widths) -> FastDepth:
 class NetAdaptConfig:
     """Everything that defines a search (stored in ``config.json``; a resumed run keeps it)."""
 
-    parent: str = ""  # our .pth of the full-width parent
+    parent: str = ""  # our .pth of the parent, or an exported .onnx (e.g. the shipped model)
     # latency model
     latency: str = "ort"  # "ort" (measured) or "macs" (the proxy table)
     provider: str = "cpu"
@@ -218,6 +218,11 @@ class NetAdaptConfig:
     seed: int = 0
     threads_torch: int = 1
     workers: int = 1  # data loader processes for the fine-tunes
+    data_on_device: bool = False  # batches from frames held in memory (device_batches)
+    frozen_bn: bool = False  # BatchNorm stays as loaded: needed for a folded (.onnx) parent
+    teacher: str = ""  # ONNX teacher: + distill_weight x L1 to its depth (real frames)
+    distill_weight: float = 0.0
+    distill_rendered: bool = False  # ... and on the rendered scenes too
     real: list = field(default_factory=list)
     render_share: float = 0.3
     scenes: int = 12000
@@ -229,6 +234,8 @@ class NetAdaptConfig:
     # long-term fine-tune
     long_steps: int = 2000
     long_lr: float = 0.01
+    long_batch_size: int = 0  # 0: batch_size
+    long_warmup_steps: int = -1  # -1: min(100, long_steps // 10)
     points: int = 1  # NetAdapt points to long-term fine-tune (the last + evenly spread)
     official: bool = True  # also prune the parent to model.PRUNED and long-term fine-tune it
 
@@ -258,6 +265,11 @@ class NetAdaptConfig:
             render_workers=0,
             workers=self.workers,
             warmup_steps=0,
+            data_on_device=self.data_on_device,
+            frozen_bn=self.frozen_bn,
+            teacher=self.teacher,
+            distill_weight=self.distill_weight,
+            distill_rendered=self.distill_rendered,
         )
         base.update(overrides)
         return TrainConfig(**base)
@@ -315,8 +327,10 @@ def propose(
     candidates = list(range(cfg.min_width, (current - 1) // cfg.step * cfg.step + 1, cfg.step))
     candidates = [w for w in candidates if w % cfg.step == 0]
 
+    current_ms = table.predict(widths)
+
     def fits(w: int) -> bool:
-        return table.predict(with_width(widths, group, w)) <= budget_ms
+        return predict_narrower(table, widths, with_width(widths, group, w), current_ms) <= budget_ms
 
     if not candidates or not fits(candidates[0]):
         return None
@@ -328,6 +342,23 @@ def propose(
         else:
             hi = mid
     return candidates[lo]
+
+
+def predict_narrower(
+    table: LatencyTable, widths: Widths, narrower: Widths, current_ms: float, passes: int = 2
+) -> float:
+    """``table.predict(narrower)``, where ``narrower`` has no slot wider than ``widths`` (whose
+    prediction is ``current_ms``).  Less work cannot take longer, so a prediction above
+    ``current_ms`` means a new entry was timed while the machine was busy (on a shared 2-core
+    box one block measured 2.2x its neighbours' cost and derailed the binary search): its
+    entries are measured ``passes`` more times, keeping the fastest, before it counts."""
+    ms = table.predict(narrower)
+    if ms > current_ms and passes > 0:
+        known = {b.key for b in blocks(widths, table.input_hw)}
+        new = [b for b in blocks(narrower, table.input_hw) if b.key not in known]
+        table.refine_blocks(new, passes)
+        ms = table.predict(narrower)
+    return ms
 
 
 def _score(metrics: dict, select: str) -> float:
@@ -352,6 +383,12 @@ def _summary(metrics: dict) -> dict:
 
 
 def _load_model(path: Path) -> FastDepth:
+    """Our checkpoint, or an exported ONNX (BatchNorm folded into the convs: prune it with
+    ``frozen_bn``, or training-mode BatchNorm would replace the folded statistics)."""
+    if path.suffix == ".onnx":
+        from .onnx_weights import load_onnx
+
+        return load_onnx(path).train()
     from .checkpoint import load_model
 
     return load_model(path)[0].train()
@@ -373,6 +410,8 @@ RESUME_MAY_CHANGE = (
     "workers",
     "long_steps",
     "long_lr",
+    "long_batch_size",
+    "long_warmup_steps",
     "points",
     "official",
 )
@@ -413,6 +452,8 @@ class Search:
         self.table = table or make_table(cfg)
         self.stream = stream
         self._val = None
+        self._teacher = None
+        self._device_batches = None
 
     # ---------------------------------------------------------------- pieces
     def val_sets(self, stride: int):
@@ -434,30 +475,23 @@ class Search:
     def finetune(self, model: FastDepth, iteration: int, on_step=None) -> float:
         """``budget`` SGD steps at a constant learning rate; every proposal of an iteration
         sees the same samples (positions are a pure function of seed and iteration)."""
-        from .mixture import Mixture
-        from .train import _cached_count, _one_thread, batch_loss
+        from .train import _make_teacher, _teacher_targets, batch_loss, train_mode
 
         cfg = self.cfg
         tcfg = cfg.train_config()
         torch.set_num_threads(cfg.threads_torch)
         torch.manual_seed(cfg.seed + iteration)
-        n_rendered = _cached_count(tcfg) if tcfg.render_share > 0 else 0
-        mixture = Mixture(tcfg, n_rendered)
-        first = (1_000_000 + iteration * cfg.budget) * cfg.batch_size  # past the parent's positions
-        loader = torch.utils.data.DataLoader(
-            mixture,
-            batch_size=cfg.batch_size,
-            sampler=range(first, first + cfg.budget * cfg.batch_size),
-            num_workers=cfg.workers,
-            worker_init_fn=_one_thread,
-        )
+        if self._teacher is None and tcfg.teacher and tcfg.distill_weight > 0:
+            self._teacher = _make_teacher(tcfg)
+        first = 1_000_000 + iteration * cfg.budget  # batch index, past the parent's batches
         opt = torch.optim.SGD(
             model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
         )
-        model.train()
+        train_mode(model, tcfg)
         loss = float("nan")
-        for x, d, use in loader:
-            out = batch_loss(model(x), d, None, use, 0.0)
+        for x, d, use in self._batches(tcfg, first, first + cfg.budget):
+            teacher_depth = _teacher_targets(self._teacher, x, use)
+            out = batch_loss(model(x), d, teacher_depth, use, cfg.distill_weight)
             opt.zero_grad(set_to_none=True)
             out.backward()
             opt.step()
@@ -467,6 +501,28 @@ class Search:
             if on_step:
                 on_step(loss)
         return loss
+
+    def _batches(self, tcfg, first: int, stop: int):
+        """Batches ``first .. stop-1`` of the fine-tune data: from frames held in memory
+        (built once per search) or from a DataLoader over :class:`.mixture.Mixture`."""
+        from .train import _cached_count, _one_thread
+
+        n_rendered = _cached_count(tcfg) if tcfg.render_share > 0 else 0
+        if tcfg.data_on_device:
+            from .device_batches import DeviceBatches
+
+            if self._device_batches is None:
+                self._device_batches = DeviceBatches(tcfg, n_rendered, "cpu")
+            return (self._device_batches.batch(i, tcfg.batch_size) for i in range(first, stop))
+        from .mixture import Mixture
+
+        return torch.utils.data.DataLoader(
+            Mixture(tcfg, n_rendered),
+            batch_size=tcfg.batch_size,
+            sampler=range(first * tcfg.batch_size, stop * tcfg.batch_size),
+            num_workers=tcfg.workers,
+            worker_init_fn=_one_thread,
+        )
 
     def parent(self) -> FastDepth:
         model = _load_model(Path(self.cfg.parent))
@@ -580,6 +636,15 @@ class Search:
         )
         return log
 
+    def proposals(self, widths: Widths, budget_ms: float) -> list[tuple[Group, int]]:
+        """Each unit's widest width meeting ``budget_ms`` (units that cannot are left out)."""
+        out = []
+        for group in GROUPS:
+            w = propose(self.table, widths, group, budget_ms, self.cfg)
+            if w is not None:
+                out.append((group, w))
+        return out
+
     def iteration(self, k: int, prev: dict, parent_ms: float, target: float) -> dict | None:
         """Iteration ``k`` (1-based) from the previous state: propose, fine-tune, select."""
         from .progress import Progress
@@ -589,12 +654,14 @@ class Search:
         widths = _widths(prev)
         reduction = cfg.reduction * cfg.decay ** (k - 1) * parent_ms
         budget_ms = max(prev["predicted_ms"] - reduction, target)
-        proposals = []
         t0, n0 = time.monotonic(), len(self.table.entries)
-        for group in GROUPS:
-            w = propose(self.table, widths, group, budget_ms, cfg)
-            if w is not None:
-                proposals.append((group, w))
+        self.table.new_blocks.clear()
+        proposals = self.proposals(widths, budget_ms)
+        if self.table.new_blocks and cfg.latency == "ort":
+            # time the new entries once more, seconds later, and propose again: a busy moment
+            # of a shared machine inflates a block that is timed once (up to 4.7x measured here)
+            self.table.refine_blocks(self.table.new_blocks, 1)
+            proposals = self.proposals(widths, budget_ms)
         propose_s, measured_entries = time.monotonic() - t0, len(self.table.entries) - n0
         if not proposals:
             return None
@@ -700,10 +767,12 @@ class Search:
         result_path = out / "result.json"
         if result_path.exists():
             return json.loads(result_path.read_text())
+        warmup = cfg.long_warmup_steps if cfg.long_warmup_steps >= 0 else min(100, cfg.long_steps // 10)
         tcfg = cfg.train_config(
             steps=cfg.long_steps,
             lr=cfg.long_lr,
-            warmup_steps=min(100, cfg.long_steps // 10),
+            batch_size=cfg.long_batch_size or cfg.batch_size,
+            warmup_steps=warmup,
             init_from=str(init),
             checkpoint_dir=str(out),
             eval_every=0,
