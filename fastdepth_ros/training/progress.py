@@ -25,9 +25,10 @@ class Progress:
         self.info: dict[str, float] = {}
 
     def update(self, k: int = 1, **info: float) -> None:
+        crossed = (self.n + k) // self.every > self.n // self.every  # updates may skip steps
         self.n += k
         self.info.update(info)
-        if self.tty or self.n % self.every == 0 or self.n >= self.total:
+        if self.tty or crossed or self.n >= self.total:
             self._draw()
 
     def _draw(self) -> None:
