@@ -218,7 +218,7 @@ def test_smoke_whole_loop_with_the_mac_table_interrupted_and_resumed(tmp_path, m
         return real_finetune(self, model, iteration, on_step)
 
     monkeypatch.setattr(netadapt.Search, "finetune", counted)
-    assert train_cli(_prune_args(tmp_path, parent)) == 0
+    assert train_cli(_prune_args(tmp_path, parent, "--also-iterations", "1")) == 0
     run = tmp_path / "run"
     log = json.loads((run / "log.json").read_text())
     its = log["iterations"]
@@ -246,9 +246,10 @@ def test_smoke_whole_loop_with_the_mac_table_interrupted_and_resumed(tmp_path, m
     kinds = [r["kind"] for r in result["rows"]]
     assert (
         kinds.count("parent") == 1
-        and kinds.count("netadapt") == 1
+        and kinds.count("netadapt") == 2  # the last iteration and --also-iterations 1
         and kinds.count("short-term") == len(its) - 1
     )
+    assert (run / "long" / "netadapt_iter001" / "result.json").exists()
     assert "official" not in kinds  # the tiny parent is narrower than model.PRUNED
     assert any(r.get("pareto") for r in result["rows"])
     png = (run / "pareto.png").read_bytes()

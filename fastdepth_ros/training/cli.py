@@ -219,7 +219,8 @@ def _prune(args: argparse.Namespace) -> int:
         render_share=args.render_share, val=list(args.val),
         val_stride=args.val_stride, select=args.select, measure_every=args.measure_every,
         long_steps=args.long_steps, long_lr=args.long_lr, points=args.points, official=not args.no_official,
-        long_batch_size=args.long_batch_size, long_warmup_steps=args.long_warmup_steps,
+        also_iterations=list(args.also_iterations), long_batch_size=args.long_batch_size,
+        long_warmup_steps=args.long_warmup_steps,
         data_on_device=args.data_on_device, frozen_bn=args.frozen_bn, teacher=args.teacher or "",
         distill_weight=args.distill_weight, distill_rendered=args.distill_rendered,
     )
@@ -416,6 +417,9 @@ def register(subparsers) -> None:
     p.add_argument("--long-batch-size", type=int, default=0, help="0: --batch-size")
     p.add_argument("--long-warmup-steps", type=int, default=-1, help="-1: min(100, long steps / 10)")
     p.add_argument("--points", type=int, default=1, help="NetAdapt points to long-term fine-tune")
+    p.add_argument("--also-iterations", type=int, nargs="*", default=[], metavar="K",
+                   help="long-term fine-tune these iterations too (e.g. the first whose measured "
+                   "latency meets the goal)")
     p.add_argument("--no-official", action="store_true", help="skip the official pruned widths' row")
     p.add_argument("--rounds", type=int, default=3,
                    help="interleaved whole-network measuring rounds (table check, Pareto table)")

@@ -237,6 +237,7 @@ class NetAdaptConfig:
     long_batch_size: int = 0  # 0: batch_size
     long_warmup_steps: int = -1  # -1: min(100, long_steps // 10)
     points: int = 1  # NetAdapt points to long-term fine-tune (the last + evenly spread)
+    also_iterations: list = field(default_factory=list)  # ... and these iterations
     official: bool = True  # also prune the parent to model.PRUNED and long-term fine-tune it
 
     @classmethod
@@ -413,6 +414,7 @@ RESUME_MAY_CHANGE = (
     "long_batch_size",
     "long_warmup_steps",
     "points",
+    "also_iterations",
     "official",
 )
 
@@ -831,9 +833,17 @@ class Search:
             if not init.exists():
                 save_model(init, prune_to(self.parent(), PRUNED))
             rows.append({**self.long_finetune("official_pruned", init), "kind": "official"})
+        labels = set()
         for state in self.points():
             label = f"netadapt_iter{state['iteration']:03d}"
+            labels.add(label)
             rows.append({**self.long_finetune(label, Path(state["model"])), "kind": "netadapt"})
+        done = {s["iteration"]: s for s in self.completed()}
+        for k in self.cfg.also_iterations:  # e.g. those around the target by measured latency
+            label = f"netadapt_iter{k:03d}"
+            if label not in labels and k in done:
+                labels.add(label)
+                rows.append({**self.long_finetune(label, Path(done[k]["model"])), "kind": "netadapt"})
         rows[0]["kind"] = "parent"
         return rows
 
