@@ -68,6 +68,7 @@ def build(final_rows: list[dict], log: dict) -> dict:
                 "measured_ms": r.get("measured_ms"),
                 "delta1": d1,
                 "delta1_scaled": d1s,
+                "val": r["val"],  # per folder
                 "finetune_steps": r.get("steps", 0),
             }
         )
@@ -82,6 +83,7 @@ def build(final_rows: list[dict], log: dict) -> dict:
                 "measured_ms": s.get("measured_ms"),
                 "delta1": d1,
                 "delta1_scaled": d1s,
+                "val": s["val"],
                 "chosen": s.get("chosen"),
             }
         )
@@ -109,7 +111,7 @@ def markdown(result: dict) -> str:
 
 
 STYLE = {  # kind -> (marker, colour, size, label)
-    "parent": ("s", "black", 70, "unpruned parent"),
+    "parent": ("s", "black", 70, "parent (where the search started)"),
     "official": ("D", "tab:red", 70, "official pruned widths, same fine-tune"),
     "netadapt": ("*", "tab:blue", 140, "NetAdapt, long-term fine-tuned"),
     "short-term": ("o", "tab:cyan", 20, "NetAdapt iterations, short-term"),
@@ -125,9 +127,11 @@ def plot(result: dict, path: str | Path) -> Path:
 
     unit = "ms" if (result.get("table") or {}).get("measure") != "macs" else "nominal ms (MACs)"
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
+    folders = sorted({name for r in result["rows"] for name in (r.get("val") or {})})
+    over = f", mean of {' + '.join(folders)}" if len(folders) > 1 else ""
     for ax, key, title in (
-        (axes[0], "delta1", "δ1 (metric)"),
-        (axes[1], "delta1_scaled", "δ1 (median-scaled)"),
+        (axes[0], "delta1", f"δ1 (metric){over}"),
+        (axes[1], "delta1_scaled", f"δ1 (median-scaled){over}"),
     ):
         for kind, (marker, colour, size, label) in STYLE.items():
             pts = [r for r in result["rows"] if r["kind"] == kind and r["measured_ms"] is not None]
