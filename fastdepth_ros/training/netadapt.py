@@ -506,25 +506,17 @@ class Search:
 
     def _batches(self, tcfg, first: int, stop: int):
         """Batches ``first .. stop-1`` of the fine-tune data: from frames held in memory
-        (built once per search) or from a DataLoader over :class:`.mixture.Mixture`."""
-        from .train import _cached_count, _one_thread
+        (built once per search) or from the training's DataLoader (:func:`.train._cpu_batches`)."""
+        from .train import _cached_count, _cpu_batches
 
-        n_rendered = _cached_count(tcfg) if tcfg.render_share > 0 else 0
-        if tcfg.data_on_device:
+        if not tcfg.data_on_device:
+            return ((x, d, use) for x, d, use, _ in _cpu_batches(tcfg, first, stop))
+        if self._device_batches is None:
             from .device_batches import DeviceBatches
 
-            if self._device_batches is None:
-                self._device_batches = DeviceBatches(tcfg, n_rendered, "cpu")
-            return (self._device_batches.batch(i, tcfg.batch_size) for i in range(first, stop))
-        from .mixture import Mixture
-
-        return torch.utils.data.DataLoader(
-            Mixture(tcfg, n_rendered),
-            batch_size=tcfg.batch_size,
-            sampler=range(first * tcfg.batch_size, stop * tcfg.batch_size),
-            num_workers=tcfg.workers,
-            worker_init_fn=_one_thread,
-        )
+            n_rendered = _cached_count(tcfg) if tcfg.render_share > 0 else 0
+            self._device_batches = DeviceBatches(tcfg, n_rendered, "cpu")
+        return (self._device_batches.batch(i, tcfg.batch_size) for i in range(first, stop))
 
     def parent(self) -> FastDepth:
         model = _load_model(Path(self.cfg.parent))
@@ -833,17 +825,14 @@ class Search:
             if not init.exists():
                 save_model(init, prune_to(self.parent(), PRUNED))
             rows.append({**self.long_finetune("official_pruned", init), "kind": "official"})
-        labels = set()
-        for state in self.points():
-            label = f"netadapt_iter{state['iteration']:03d}"
-            labels.add(label)
-            rows.append({**self.long_finetune(label, Path(state["model"])), "kind": "netadapt"})
         done = {s["iteration"]: s for s in self.completed()}
+        chosen = {s["iteration"]: s for s in self.points()}
         for k in self.cfg.also_iterations:  # e.g. those around the target by measured latency
+            if k in done:
+                chosen.setdefault(k, done[k])
+        for k, state in chosen.items():
             label = f"netadapt_iter{k:03d}"
-            if label not in labels and k in done:
-                labels.add(label)
-                rows.append({**self.long_finetune(label, Path(done[k]["model"])), "kind": "netadapt"})
+            rows.append({**self.long_finetune(label, Path(state["model"])), "kind": "netadapt"})
         rows[0]["kind"] = "parent"
         return rows
 
