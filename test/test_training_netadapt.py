@@ -348,3 +348,22 @@ def test_an_exported_parent_prunes_with_frozen_bn_and_itself_as_teacher(tmp_path
     assert torch.equal(chosen.conv0[1].running_mean, parent.conv0[1].running_mean[keep[("enc", 0)]])
     assert torch.equal(chosen.conv0[1].running_var, parent.conv0[1].running_var[keep[("enc", 0)]])
     assert chosen.widths != parent.widths
+
+
+def test_agreement_scores_proposals_against_the_parents_depth(tmp_path, monkeypatch) -> None:
+    """``--select agreement``: the parent agrees with itself on every pixel, a pruned proposal
+    less; proposals are ranked by that, and their δ1 against the labels is still logged."""
+    monkeypatch.setenv("FASTDEPTH_CACHE_DIR", str(tmp_path / "cache"))
+    parent = _tiny_parent(tmp_path)
+    args = _prune_args(tmp_path, parent, "--stage", "search", "--max-iterations", "1")
+    args[args.index("delta1_scaled")] = "agreement"
+    assert train_cli(args) == 0
+    search = netadapt.Search(tmp_path / "run", table=latency.LatencyTable(latency.MacsMeasure()))
+    itself = search.agreement(search.parent(), 1)
+    assert itself and all(m["delta1"] == 1.0 and m["absrel"] < 1e-6 for m in itself.values())
+    state = json.loads((tmp_path / "run" / "iter_001" / "state.json").read_text())
+    for p in state["proposals"]:
+        agree = [m["delta1"] for m in p["agreement"].values()]
+        assert p["score"] == pytest.approx(np.mean(agree)) and p["val"].keys() == p["agreement"].keys()
+    assert state["score"] == max(p["score"] for p in state["proposals"])
+    assert state["score"] < 1.0  # pruning a random network changes its depth

@@ -409,7 +409,10 @@ def register(subparsers) -> None:
     p.add_argument("--val", action="append", default=[], metavar="DIR[:FIRST-LAST]",
                    help="held-out RGB-D folder to select and report on (repeatable; disjoint from --real)")
     p.add_argument("--val-stride", type=int, default=4, help="proposals are validated on every n-th frame")
-    p.add_argument("--select", default="delta1", choices=["delta1", "delta1_scaled"])
+    p.add_argument("--select", default="delta1", choices=["delta1", "delta1_scaled", "agreement"],
+                   help="keep the proposal with the best mean over the --val folders of δ1, median-"
+                        "scaled δ1, or δ1 against the parent's depth (agreement: when the labelled "
+                        "frames are from the fine-tuned scenes)")
     p.add_argument("--measure-every", type=int, default=1,
                    help="measure the chosen network's whole latency every n iterations (0: never)")
     p.add_argument("--long-steps", type=int, default=2000, help="long-term fine-tune steps per final point")
