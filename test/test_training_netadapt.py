@@ -299,6 +299,22 @@ def test_a_resumed_search_keeps_what_defines_it(tmp_path, capsys) -> None:
     assert (cfg.budget, cfg.long_steps, cfg.max_iterations) == (50, 300, 3)
     assert "keeping its stored ['budget']" in capsys.readouterr().out
     assert netadapt.Search(tmp_path, table=table).cfg.long_steps == 300  # written back
+    # from the command line only the settings given again change: not a default's value
+    defaults = netadapt.NetAdaptConfig(parent="p.pth", latency="macs", points=3)
+    cfg = netadapt.Search(tmp_path, defaults, table=table, given={"points"}).cfg
+    assert (cfg.long_steps, cfg.points, cfg.max_iterations) == (300, 3, 3)
+
+
+def test_the_command_line_says_which_resume_settings_were_given() -> None:
+    import argparse
+
+    from fastdepth_ros.training import cli
+
+    parser = argparse.ArgumentParser()
+    cli.register(parser.add_subparsers(dest="cmd"))
+    args = parser.parse_args(["prune", "--long-steps", "600", "--also-iterations", "6", "7", "--budget", "9"])
+    assert args.given == {"long_steps", "also_iterations"} and args.also_iterations == [6, 7]
+    assert not hasattr(parser.parse_args(["prune"]), "given") and args.points == 1
 
 
 def test_the_official_widths_prune_from_the_full_parent() -> None:

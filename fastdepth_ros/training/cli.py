@@ -201,6 +201,20 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Given(argparse.Action):
+    """Store the value and note that the option was given: a resumed NetAdapt search takes
+    only the settings given again (a default would silently replace the stored value, e.g.
+    2000 long-term steps for the 600 the run started with)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        setattr(namespace, self.dest, values)
+        namespace.given = {*getattr(namespace, "given", ()), self.dest}
+
+
+#: config field <- argparse dest, where they differ (the resume-changeable settings)
+_PRUNE_FIELD = {"torch_threads": "threads_torch", "no_official": "official"}
+
+
 def _prune(args: argparse.Namespace) -> int:
 
     from . import pareto
@@ -227,7 +241,10 @@ def _prune(args: argparse.Namespace) -> int:
     if not (run_dir / "config.json").exists() and not args.parent:
         print("error: --parent is needed to start a search", file=sys.stderr)
         return 2
-    search = Search(run_dir, cfg)
+    given = {_PRUNE_FIELD.get(d, d) for d in getattr(args, "given", ())}
+    if args.no_official:
+        given.add("official")
+    search = Search(run_dir, cfg, given=given)
     print(f"netadapt run directory: {run_dir}", flush=True)
     if args.stage == "lut" or (args.stage == "all" and not (run_dir / "lut_check.json").exists()):
         search.check_table(rounds=args.rounds, refine=args.refine)
@@ -387,13 +404,15 @@ def register(subparsers) -> None:
     p.add_argument("--decay", type=float, default=0.96, help="per-iteration decay of the reduction")
     p.add_argument("--step", type=int, default=8, help="widths are multiples of this")
     p.add_argument("--min-width", type=int, default=8)
-    p.add_argument("--max-iterations", type=int, default=100)
+    p.add_argument("--max-iterations", action=_Given, type=int, default=100)
     p.add_argument("--budget", type=int, default=50, help="short-term fine-tune steps per proposal")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--lr", type=float, default=0.002, help="short-term fine-tune learning rate (constant)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--torch-threads", type=int, default=1, help="torch intra-op threads for the fine-tunes")
-    p.add_argument("--workers", type=int, default=1, help="data loader processes for the fine-tunes")
+    p.add_argument("--torch-threads", action=_Given, type=int, default=1,
+                   help="torch intra-op threads for the fine-tunes")
+    p.add_argument("--workers", action=_Given, type=int, default=1,
+                   help="data loader processes for the fine-tunes")
     p.add_argument("--data-on-device", action="store_true",
                    help="fine-tune batches from frames held in memory (faster on a small CPU)")
     p.add_argument("--frozen-bn", action="store_true",
@@ -413,14 +432,17 @@ def register(subparsers) -> None:
                    help="keep the proposal with the best mean over the --val folders of δ1, median-"
                         "scaled δ1, or δ1 against the parent's depth (agreement: when the labelled "
                         "frames are from the fine-tuned scenes)")
-    p.add_argument("--measure-every", type=int, default=1,
+    p.add_argument("--measure-every", action=_Given, type=int, default=1,
                    help="measure the chosen network's whole latency every n iterations (0: never)")
-    p.add_argument("--long-steps", type=int, default=2000, help="long-term fine-tune steps per final point")
-    p.add_argument("--long-lr", type=float, default=0.01)
-    p.add_argument("--long-batch-size", type=int, default=0, help="0: --batch-size")
-    p.add_argument("--long-warmup-steps", type=int, default=-1, help="-1: min(100, long steps / 10)")
-    p.add_argument("--points", type=int, default=1, help="NetAdapt points to long-term fine-tune")
-    p.add_argument("--also-iterations", type=int, nargs="*", default=[], metavar="K",
+    p.add_argument("--long-steps", action=_Given, type=int, default=2000,
+                   help="long-term fine-tune steps per final point")
+    p.add_argument("--long-lr", action=_Given, type=float, default=0.01)
+    p.add_argument("--long-batch-size", action=_Given, type=int, default=0, help="0: --batch-size")
+    p.add_argument("--long-warmup-steps", action=_Given, type=int, default=-1,
+                   help="-1: min(100, long steps / 10)")
+    p.add_argument("--points", action=_Given, type=int, default=1,
+                   help="NetAdapt points to long-term fine-tune")
+    p.add_argument("--also-iterations", action=_Given, type=int, nargs="*", default=[], metavar="K",
                    help="long-term fine-tune these iterations too (e.g. the first whose measured "
                    "latency meets the goal)")
     p.add_argument("--no-official", action="store_true", help="skip the official pruned widths' row")

@@ -429,14 +429,18 @@ class Search:
         cfg: NetAdaptConfig | None = None,
         table: LatencyTable | None = None,
         stream=None,
+        given: set[str] | None = None,
     ) -> None:
+        """``given``: the :data:`RESUME_MAY_CHANGE` settings of ``cfg`` that a resumed search
+        takes (the command line's explicit ones); None: all of them."""
         self.dir = Path(run_dir)
         saved = self.dir / "config.json"
         if saved.exists():
             stored = NetAdaptConfig.from_dict(json.loads(saved.read_text()))
             if cfg is not None:
                 new, old = asdict(cfg), asdict(stored)
-                for k in RESUME_MAY_CHANGE:
+                taken = [k for k in RESUME_MAY_CHANGE if given is None or k in given]
+                for k in taken:
                     setattr(stored, k, new[k])
                 ignored = [k for k in new if new[k] != old[k] and k not in RESUME_MAY_CHANGE]
                 if ignored:
