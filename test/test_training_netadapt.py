@@ -218,7 +218,7 @@ def test_smoke_whole_loop_with_the_mac_table_interrupted_and_resumed(tmp_path, m
         return real_finetune(self, model, iteration, on_step)
 
     monkeypatch.setattr(netadapt.Search, "finetune", counted)
-    assert train_cli(_prune_args(tmp_path, parent, "--also-iterations", "1")) == 0
+    assert train_cli(_prune_args(tmp_path, parent, "--also-iterations", "1", "--measure-every", "2")) == 0
     run = tmp_path / "run"
     log = json.loads((run / "log.json").read_text())
     its = log["iterations"]
@@ -233,7 +233,10 @@ def test_smoke_whole_loop_with_the_mac_table_interrupted_and_resumed(tmp_path, m
     for s in its[1:]:
         assert s["predicted_ms"] <= s["budget_ms"] + 1e-9
         assert s["score"] == max(p["score"] for p in s["proposals"])
-        assert s["measured_ms"] == pytest.approx(s["predicted_ms"])  # the MAC table is exact
+        if s["iteration"] % 2 == 0:
+            assert s["measured_ms"] == pytest.approx(s["predicted_ms"])  # the MAC table is exact
+        else:
+            assert s["measured_ms"] is None  # --measure-every 2
         assert {"widths", "predicted_ms", "measured_ms", "val"} <= set(s)
         assert not list((run / f"iter_{s['iteration']:03d}" / "proposals").glob("*.pth"))
     final = FastDepth(
@@ -249,6 +252,10 @@ def test_smoke_whole_loop_with_the_mac_table_interrupted_and_resumed(tmp_path, m
         and kinds.count("netadapt") == 2  # the last iteration and --also-iterations 1
         and kinds.count("short-term") == len(its) - 1
     )
+    # the report measures every point in one rotation, the search's too
+    assert all(r["measured_ms"] == pytest.approx(r["predicted_ms"], abs=1e-3) for r in result["rows"]), [
+        (r["label"], r["measured_ms"], r["predicted_ms"]) for r in result["rows"]
+    ]
     assert (run / "long" / "netadapt_iter001" / "result.json").exists()
     assert "official" not in kinds  # the tiny parent is narrower than model.PRUNED
     assert any(r.get("pareto") for r in result["rows"])
