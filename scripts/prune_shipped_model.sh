@@ -27,4 +27,4 @@ exec $FD prune --parent models/fastdepth.onnx --run-dir "$PRUNE_DIR" \
   --real "$DATA/7scenes_train" --real "$DATA/replica" --render-share 0.3 \
   --val "$DATA/7scenes_val" --val "$DATA/realsense" \
   --long-steps 300 --long-lr 0.0001 --long-batch-size 16 --long-warmup-steps 20 --points 2 \
-  --plot docs/netadapt_pareto.png "$@"
+  --plot docs/netadapt_pareto_shipped.png "$@"
