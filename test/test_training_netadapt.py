@@ -390,3 +390,32 @@ def test_agreement_scores_proposals_against_the_parents_depth(tmp_path, monkeypa
         assert p["score"] == pytest.approx(np.mean(agree)) and p["val"].keys() == p["agreement"].keys()
     assert state["score"] == max(p["score"] for p in state["proposals"])
     assert state["score"] < 1.0  # pruning a random network changes its depth
+
+
+def test_the_search_can_stop_on_the_measured_latency(tmp_path, monkeypatch) -> None:
+    """``--stop-on measured``: when whole networks measure faster than the table predicts (as
+    narrow ones do on a CPU), the search stops at the first iteration whose measurement meets
+    the goal measured the same way, instead of pruning on to the table's target."""
+    monkeypatch.setenv("FASTDEPTH_CACHE_DIR", str(tmp_path / "cache"))
+    parent = _tiny_parent(tmp_path)
+    parent_w = netadapt._load_model(parent).widths
+    exact = latency.measure_widths
+
+    def faster_when_pruned(table, widths, model_path=None):
+        ms = exact(table, widths, model_path)
+        return ms if widths == parent_w else 0.8 * ms
+
+    monkeypatch.setattr(latency, "measure_widths", faster_when_pruned)
+    for stop in ("table", "measured"):
+        run = tmp_path / stop
+        args = _prune_args(tmp_path, parent, "--stage", "search", "--stop-on", stop, "--run-dir", str(run))
+        assert train_cli(args) == 0
+    by_table = json.loads((tmp_path / "table" / "log.json").read_text())
+    by_measure = json.loads((tmp_path / "measured" / "log.json").read_text())
+    goal = json.loads((tmp_path / "measured" / "measured_goal.json").read_text())["goal_ms"]
+    parent_ms = by_measure["iterations"][0]["predicted_ms"]
+    assert goal == pytest.approx(0.7 * parent_ms)  # --target-ratio 0.7 of the parent, measured
+    its = by_measure["iterations"][1:]
+    assert its[-1]["measured_ms"] <= goal < min(s["measured_ms"] for s in its[:-1] or [{"measured_ms": 1e9}])
+    assert its[-1]["predicted_ms"] > by_measure["target_ms"]  # the table alone would go on
+    assert len(its) < len(by_table["iterations"]) - 1

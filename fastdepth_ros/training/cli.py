@@ -234,7 +234,7 @@ def _prune(args: argparse.Namespace) -> int:
         val_stride=args.val_stride, select=args.select, measure_every=args.measure_every,
         long_steps=args.long_steps, long_lr=args.long_lr, points=args.points, official=not args.no_official,
         also_iterations=list(args.also_iterations), long_batch_size=args.long_batch_size,
-        long_warmup_steps=args.long_warmup_steps,
+        long_warmup_steps=args.long_warmup_steps, stop_on=args.stop_on,
         data_on_device=args.data_on_device, frozen_bn=args.frozen_bn, teacher=args.teacher or "",
         distill_weight=args.distill_weight, distill_rendered=args.distill_rendered,
     )
@@ -434,6 +434,9 @@ def register(subparsers) -> None:
                         "frames are from the fine-tuned scenes)")
     p.add_argument("--measure-every", action=_Given, type=int, default=1,
                    help="measure the chosen network's whole latency every n iterations (0: never)")
+    p.add_argument("--stop-on", action=_Given, default="table", choices=["table", "measured"],
+                   help="table: stop when the latency table meets the target; measured: also as "
+                   "soon as the chosen network's measured latency meets the goal measured the same way")
     p.add_argument("--long-steps", action=_Given, type=int, default=2000,
                    help="long-term fine-tune steps per final point")
     p.add_argument("--long-lr", action=_Given, type=float, default=0.01)
