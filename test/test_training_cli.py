@@ -40,6 +40,26 @@ def test_import_checkpoint_command(tmp_path) -> None:
     assert cli.main(["import-checkpoint", str(path), "-o", str(out), "--onnx", str(onnx_path)]) == 0
     assert out.exists() and onnx_path.exists()
     assert cli.main(["eval", str(onnx_path), "--heldout", "0", "--montage", str(tmp_path / "m.png")]) == 0
+    assert (tmp_path / "m.png").stat().st_size > 1000
+
+
+def test_eval_writes_a_montage_only_when_asked(tmp_path, monkeypatch) -> None:
+    """Run from a checkout, ``eval`` used to leave ``eval_montage.png`` in it."""
+    pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    from test_training_import import _official_like
+
+    from fastdepth_ros.training import cli
+
+    path, _ = _official_like(tmp_path, True)
+    onnx_path = tmp_path / "official.onnx"
+    ours = tmp_path / "ours.pth"
+    assert cli.main(["import-checkpoint", str(path), "-o", str(ours), "--onnx", str(onnx_path)]) == 0
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    assert cli.main(["eval", str(onnx_path), "--heldout", "2"]) == 0
+    assert not list(work.iterdir())
 
 
 def test_installed_eval_scores_the_reference_model_on_the_official_sample(tmp_path, reference_model) -> None:
@@ -53,7 +73,7 @@ def test_installed_eval_scores_the_reference_model_on_the_official_sample(tmp_pa
     out = tmp_path / "eval.json"
     proc = subprocess.run(
         [str(script), "eval", str(reference_model), "--heldout", "0", "--json", str(out),
-         "--montage", str(tmp_path / "montage.png")],  # not the default: cwd is the checkout
+         "--montage", str(tmp_path / "montage.png")],
         cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr

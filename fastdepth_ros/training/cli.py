@@ -374,7 +374,8 @@ def register(subparsers) -> None:
     p.add_argument("--no-nyu", action="store_true", help="skip the official NYU sample")
     p.add_argument("--montage-per-set", type=int, default=3, help="montage rows per evaluation set")
     p.add_argument("--heldout", type=int, default=100, help="held-out rendered scenes")
-    p.add_argument("--montage", default="eval_montage.png")
+    p.add_argument("--montage",
+                   help="also write a montage PNG here: RGB | prediction(s) | ground truth | error")
     p.add_argument("--json", help="also write the JSON result here")
     p.add_argument("--threads", type=int, default=1)
     p.set_defaults(func=_eval)
