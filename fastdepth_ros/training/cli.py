@@ -212,7 +212,7 @@ class _Given(argparse.Action):
 
 
 #: config field <- argparse dest, where they differ (the resume-changeable settings)
-_PRUNE_FIELD = {"torch_threads": "threads_torch", "no_official": "official"}
+_PRUNE_FIELD = {"torch_threads": "threads_torch"}
 
 
 def _prune(args: argparse.Namespace) -> int:

@@ -466,7 +466,8 @@ class Search:
         self._val = None
         self._teacher = None
         self._device_batches = None
-        self._parent_sets = None  # validation frames with the parent's depth (--select agreement)
+        # per validation stride: the frames with the parent's depth (--select agreement)
+        self._parent_sets: dict[int, list] = {}
 
     # ---------------------------------------------------------------- pieces
     def val_sets(self, stride: int):
@@ -493,15 +494,15 @@ class Search:
         NYU frame 0.71 -> 0.57); agreement with the parent keeps what it does everywhere."""
         from .evaluate import ValidationSet, _scores, evaluate_sets
 
-        if self._parent_sets is None:
+        if stride not in self._parent_sets:
             sets = self.val_sets(stride)
             preds = _scores(self.parent(), 1, sets)[1]
-            self._parent_sets = []
+            self._parent_sets[stride] = []
             for v in sets:
                 pairs = zip(v.samples, preds[v.name])
                 samples = [(rgb, np.asarray(p, np.float32).reshape(gt.shape)) for (rgb, gt), p in pairs]
-                self._parent_sets.append(ValidationSet(v.name, samples, v.focal_px))
-        return evaluate_sets(model, self._parent_sets)
+                self._parent_sets[stride].append(ValidationSet(v.name, samples, v.focal_px))
+        return evaluate_sets(model, self._parent_sets[stride])
 
     def finetune(self, model: FastDepth, iteration: int, on_step=None) -> float:
         """``budget`` SGD steps at a constant learning rate; every proposal of an iteration
