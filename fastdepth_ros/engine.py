@@ -24,6 +24,8 @@ PROVIDER_ALIASES = {
     "cpu": "CPUExecutionProvider",
 }
 DEFAULT_INPUT_HW = (224, 224)
+#: provider_check settings (fastdepth_ros.provider_check runs the self-test)
+POLICIES = ("fallback", "warn", "off")
 
 
 #: ONNX metadata key: the focal length (model-input pixels) of the canonical camera the model
@@ -107,6 +109,18 @@ class EngineConfig:
     warmup_runs: int = 3
     input_hw: Tuple[int, int] = DEFAULT_INPUT_HW  # used only when the graph's H/W are dynamic
     extra_provider_options: Dict[str, Dict[str, str]] = field(default_factory=dict)
+    # start-up self-test of an accelerated provider against CPU (fastdepth_ros.provider_check):
+    # 'fallback' | 'warn' | 'off'; tolerance 0 = the precision's default
+    provider_check: str = "fallback"
+    provider_check_tolerance: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.provider_check not in POLICIES:
+            raise ValueError("provider_check must be one of %s, got %r"
+                             % (" | ".join(POLICIES), self.provider_check))
+        if not (self.provider_check_tolerance >= 0.0 and math.isfinite(self.provider_check_tolerance)):
+            raise ValueError("provider_check_tolerance must be a finite number >= 0, got %r"
+                             % self.provider_check_tolerance)
 
     def provider_options(self, provider: str) -> Dict[str, str]:
         """ORT options per provider, named as the ORT docs name them."""

@@ -59,6 +59,7 @@ from .imaging import (
 from .latest import LatestSlot
 from .model_reload import ModelReloader, ReloadOutcome
 from .pipeline import DepthPipeline, PipelineConfig
+from .provider_check import load_checked
 from .resources import default_model_path
 from .spinning import spin_until_shutdown
 from .visualize import colorize_depth
@@ -99,6 +100,14 @@ PARAMETERS: Dict[str, Tuple[Any, str, bool, Dict[str, Any]]] = {
     "provider_options": ("", "Extra ORT provider options, 'provider:key=value' separated by "
                          "spaces or ';', e.g. 'tensorrt:trt_max_workspace_size=1073741824'.",
                          True, {}),
+    "provider_check": ("fallback", "Start-up self-test of an accelerated provider (TensorRT, CUDA): "
+                       "one fixed input through it and through a CPU session, depths compared "
+                       "(also after a model reload). 'fallback': a mismatch is an ERROR and the CPU "
+                       "session serves; 'warn': ERROR, the accelerated session keeps serving; 'off'.",
+                       True, {"additional_constraints": "fallback | warn | off"}),
+    "provider_check_tolerance": (0.0, "Median relative depth error allowed by the self-test (the "
+                                 "99th percentile may reach 10x); 0 = 0.01, or 0.05 with fp16.", True,
+                                 {"floating_point_range": _float_range(0.0, 1.0)}),
     "device_id": (0, "GPU index for TensorRT/CUDA.", True, {"integer_range": _int_range(0, 64)}),
     "fp16": (False, "TensorRT FP16 kernels.", True, {}),
     "trt_engine_cache_path": ("~/.ros/fastdepth_trt_cache", "Directory for TensorRT engine/timing "
@@ -267,6 +276,8 @@ class DepthNode(Node):
             allow_spinning=bool(p("ort_allow_spinning")),
             warmup_runs=p("warmup_runs"),
             extra_provider_options=parse_provider_options(p("provider_options")),
+            provider_check=p("provider_check"),
+            provider_check_tolerance=p("provider_check_tolerance"),
         )
         config = PipelineConfig(**{k: p(k) for k in PIPELINE_PARAMS}).validate()
         transport = p("image_transport")
@@ -414,7 +425,13 @@ class DepthNode(Node):
 
     def _load_engine(self, model_path: str) -> Engine:
         path = model_path or str(default_model_path())
-        return Engine(path, self._engine_config)
+        engine = load_checked(path, self._engine_config)
+        check = engine.provider_check
+        if check.ok is False:
+            self.get_logger().error("execution provider self-test: %s" % check.summary())
+        elif check.ok:
+            self.get_logger().info("execution provider self-test: %s" % check.summary())
+        return engine
 
     def _log_error(self, key: str, message: str) -> None:
         suppressed = self._throttle.check(key)
@@ -747,10 +764,15 @@ class DepthNode(Node):
         if engine.notes:
             eng.add("Provider notes", "; ".join(engine.notes))
         eng.add("Model reload", self._reloader.state())
+        check = getattr(engine, "provider_check", None)
+        if check is not None:
+            eng.add("Provider self-test", check.summary())
         if engine.provider not in engine.requested_providers:
             eng.merge(dg.WARN, "Running on %s, which was not requested." % engine.provider)
         else:
             eng.message = "Running on %s." % engine.provider
+        if check is not None and check.ok is False:
+            eng.merge(dg.ERROR, "Provider self-test failed: %s" % check.summary())
         if self._reloader.busy:
             eng.message += " Loading a new model (%s)." % self._reloader.state()
         self._engine_errors.run(eng)
