@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .geometry import CameraIntrinsics
+from .geometry import CameraIntrinsics, pinhole_projection
 
 
 def pinhole(fx: float, fy: float, cx: float, cy: float, width: int, height: int) -> CameraIntrinsics:
@@ -22,7 +22,7 @@ def pinhole(fx: float, fy: float, cx: float, cy: float, width: int, height: int)
         width=int(width),
         height=int(height),
         k=k,
-        p=np.hstack([k, np.zeros((3, 1))]),
+        p=pinhole_projection(k),
         d=(0.0,) * 5,
         r=np.eye(3),
         distortion_model="plumb_bob",

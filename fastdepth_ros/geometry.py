@@ -79,6 +79,14 @@ class AxisMap:
         return self.scale, self.offset + 0.5 * self.scale - 0.5
 
 
+def grid_matrix(rows: AxisMap, cols: AxisMap) -> np.ndarray:
+    """The 3x3 taking source pixel centres (homogeneous) to the derived grid's pixel centres:
+    what K and P of the source are multiplied by to describe the derived grid."""
+    ax, bx = cols.affine()
+    ay, by = rows.affine()
+    return np.array([[1.0 / ax, 0.0, -bx / ax], [0.0, 1.0 / ay, -by / ay], [0.0, 0.0, 1.0]])
+
+
 def resize_axis(source_len: int, target_len: int) -> AxisMap:
     return AxisMap(scale=source_len / target_len, offset=0.0, size=target_len)
 
@@ -337,6 +345,34 @@ class CameraIntrinsics:
         msg.roi.x_offset, msg.roi.y_offset, msg.roi.width, msg.roi.height = self.roi[:4]
         msg.roi.do_rectify = bool(self.roi[4])
 
+    @property
+    def distorted(self) -> bool:
+        """Whether D has a non-zero coefficient: image_geometry's test for an image that needs
+        rectifying (NaN counts as non-zero, and is refused when used)."""
+        return any(c != 0.0 for c in self.d)
+
+    def projection(self) -> np.ndarray:
+        """P, or ``[K | 0]`` when P is all zero (unrectified drivers leave it so): the matrix
+        depth_image_proc and image_proc project with."""
+        return self.p if np.any(self.p) else pinhole_projection(self.k)
+
+    def opencv_distortion(self) -> Optional[np.ndarray]:
+        """D whole, as OpenCV's undistortion takes it for ``distortion_model`` (None when D is
+        all zero), as image_geometry's PinholeCameraModel hands it over: every coefficient
+        count OpenCV accepts is honoured, none is cut off.  Raises CameraInfoError for what
+        cannot be honoured: an unknown model with non-zero D, or a count the model's OpenCV
+        function does not take."""
+        if not self.distorted:
+            return None
+        counts = DISTORTION_MODELS.get(self.distortion_model)
+        if counts is None:
+            raise CameraInfoError("cannot rectify distortion_model %r (supported: %s)"
+                                  % (self.distortion_model, ", ".join(sorted(DISTORTION_MODELS))))
+        if len(self.d) not in counts:
+            raise CameraInfoError("cannot rectify %s with %d distortion coefficients (OpenCV takes %s)"
+                                  % (self.distortion_model, len(self.d), " or ".join(map(str, counts))))
+        return np.asarray(self.d, dtype=np.float64)
+
     def image_axes(self, image_hw: Tuple[int, int]) -> Tuple[AxisMap, AxisMap]:
         """Axis maps of the published image relative to the calibrated full-resolution grid.
 
@@ -383,22 +419,22 @@ class CameraIntrinsics:
         A zero P (unrectified drivers) is filled from K so depth_image_proc can project.
         """
         img_rows, img_cols = self.image_axes(image_hw)
-        total_rows = img_rows.then(rows)
-        total_cols = img_cols.then(cols)
-        ax, bx = total_cols.affine()
-        ay, by = total_rows.affine()
-        a = np.array([[1.0 / ax, 0.0, -bx / ax], [0.0, 1.0 / ay, -by / ay], [0.0, 0.0, 1.0]])
-        p = self.p if np.any(self.p) else np.hstack([self.k, np.zeros((3, 1))])
+        a = grid_matrix(img_rows.then(rows), img_cols.then(cols))
         return replace(
             self,
             width=cols.size,
             height=rows.size,
             k=a @ self.k,
-            p=a @ p,
+            p=a @ self.projection(),
             binning_x=0,
             binning_y=0,
             roi=(0, 0, 0, 0, False),
         )
+
+
+def pinhole_projection(k: np.ndarray) -> np.ndarray:
+    """``P = [K | 0]``: the projection of a monocular camera with no rectification."""
+    return np.hstack([np.asarray(k, dtype=np.float64), np.zeros((3, 1))])
 
 
 def _row(values: np.ndarray) -> str:
@@ -410,16 +446,6 @@ def project(k: np.ndarray, points_xyz: np.ndarray) -> np.ndarray:
     pts = np.asarray(points_xyz, dtype=np.float64)
     uvw = pts @ np.asarray(k, dtype=np.float64).T
     return uvw[:, :2] / uvw[:, 2:3]
-
-
-def unproject(k: np.ndarray, uv: np.ndarray, z_m: np.ndarray) -> np.ndarray:
-    """Pixel centre coordinates + z-depth (REP 118: along the optical axis) -> Nx3 points."""
-    k = np.asarray(k, dtype=np.float64)
-    uv = np.asarray(uv, dtype=np.float64)
-    z = np.asarray(z_m, dtype=np.float64)
-    x = (uv[:, 0] - k[0, 2]) / k[0, 0] * z
-    y = (uv[:, 1] - k[1, 2]) / k[1, 1] * z
-    return np.stack([x, y, z], axis=1)
 
 
 def map_pixels(rows: AxisMap, cols: AxisMap, uv_derived: np.ndarray) -> np.ndarray:
@@ -434,14 +460,6 @@ def unmap_pixels(rows: AxisMap, cols: AxisMap, xy_source: np.ndarray) -> np.ndar
     return np.stack([cols.from_source(xy[:, 0]), rows.from_source(xy[:, 1])], axis=1)
 
 
-def fov_deg(k: np.ndarray, width: int, height: int) -> Tuple[float, float]:
-    """Horizontal and vertical field of view of a pinhole camera, for logs and reports."""
-    return (
-        math.degrees(2 * math.atan2(width / 2.0, k[0, 0])),
-        math.degrees(2 * math.atan2(height / 2.0, k[1, 1])),
-    )
-
-
 def model_focal_px(fx: float, fy: float, rows: AxisMap, cols: AxisMap) -> float:
     """Focal length of a camera (``fx``, ``fy`` in source pixels) seen in a derived grid, as the
     geometric mean of the per-axis focal lengths there: the number a monocular network's
@@ -453,8 +471,15 @@ def model_focal_px(fx: float, fy: float, rows: AxisMap, cols: AxisMap) -> float:
 # --------------------------------------------------------------------------- rectification
 
 RECTIFY_MODES = ("auto", "true", "false")
-#: sensor_msgs/distortion_models the sampling maps can undo, and their coefficient counts.
-DISTORTION_MODELS = {"plumb_bob": 5, "rational_polynomial": 8, "equidistant": 4}
+#: Every length of D OpenCV's pinhole model takes: k1 k2 p1 p2 [k3 [k4 k5 k6 [s1 s2 s3 s4
+#: [tau_x tau_y]]]] (cv2.initUndistortRectifyMap).
+OPENCV_D_LENGTHS = (4, 5, 8, 12, 14)
+#: sensor_msgs/distortion_models the sampling maps can undo, and the D lengths each takes.
+#: plumb_bob and rational_polynomial both go whole to cv2.initUndistortRectifyMap, as
+#: image_geometry's PinholeCameraModel hands them over (a plumb_bob D of 8 is rational);
+#: equidistant goes to cv2.fisheye, which takes k1..k4 only.
+DISTORTION_MODELS = {"plumb_bob": OPENCV_D_LENGTHS, "rational_polynomial": OPENCV_D_LENGTHS,
+                     "equidistant": (4,)}
 
 
 def wants_rectification(info: CameraIntrinsics, mode: str) -> bool:
@@ -464,7 +489,7 @@ def wants_rectification(info: CameraIntrinsics, mode: str) -> bool:
         raise ValueError("rectify must be one of %s, got %r" % (RECTIFY_MODES, mode))
     if mode == "false":
         return False
-    return mode == "true" or any(c != 0.0 for c in info.d)
+    return mode == "true" or info.distorted
 
 
 @dataclass(frozen=True)
@@ -484,7 +509,7 @@ class RectifyMap:
 def rectified_camera(info: CameraIntrinsics) -> CameraIntrinsics:
     """The ideal camera image_proc's rectify produces from ``info``: K = P's left 3x3,
     D = 0, R = I, P unchanged (a zero P is taken from K), same size, binning and ROI."""
-    p = info.p if np.any(info.p) else np.hstack([info.k, np.zeros((3, 1))])
+    p = info.projection()
     return replace(info, k=p[:, :3].copy(), p=p.copy(), d=(0.0,) * 5, r=np.eye(3),
                    distortion_model="plumb_bob")
 
@@ -499,32 +524,21 @@ def plan_rectification(
     same size as the raw image), so all output grids and their camera_info follow from the
     usual axis maps.  OpenCV's ``initUndistortRectifyMap`` (``cv2.fisheye``'s for the
     equidistant model) maps each rectified pixel, given as the model grid's own camera
-    matrix, back through R and the distortion to the raw calibrated pixel.
+    matrix, back through R and the whole of D (:meth:`CameraIntrinsics.opencv_distortion`)
+    to the raw calibrated pixel.  Raises CameraInfoError for a calibration it cannot honour.
     """
     import cv2  # runtime dependency already (imaging); imported here to keep geometry light
 
-    model = info.distortion_model
-    n_coeffs = DISTORTION_MODELS.get(model)
-    if n_coeffs is None and any(c != 0.0 for c in info.d):
-        raise CameraInfoError("cannot rectify distortion_model %r (supported: %s)"
-                              % (model, ", ".join(sorted(DISTORTION_MODELS))))
-    if not (np.all(np.isfinite(info.r)) and all(np.isfinite(c) for c in info.d)):
-        raise CameraInfoError("camera_info D or R contains NaN/Inf")
-    img_rows, img_cols = info.image_axes(image_hw)  # validates K, P and the size
+    img_rows, img_cols = info.image_axes(image_hw)  # validates K, P, D, R and the size
+    d = info.opencv_distortion()
     rect = rectified_camera(info)
-    ax, bx = img_cols.then(sampling.cols).affine()
-    ay, by = img_rows.then(sampling.rows).affine()
-    to_model = np.array([[1.0 / ax, 0.0, -bx / ax], [0.0, 1.0 / ay, -by / ay], [0.0, 0.0, 1.0]])
-    model_k = to_model @ rect.k
+    model_k = rect.derive(image_hw, sampling.rows, sampling.cols).k
     size = (sampling.cols.size, sampling.rows.size)  # OpenCV: (width, height)
-    d = np.zeros(max(n_coeffs or 5, len(info.d)))
-    d[: len(info.d)] = info.d
-    if model == "equidistant":
-        map_x, map_y = cv2.fisheye.initUndistortRectifyMap(info.k, d[:4], info.r, model_k, size,
-                                                           cv2.CV_32FC1)
+    if info.distortion_model == "equidistant":  # D = 0 is still the equidistant projection
+        map_x, map_y = cv2.fisheye.initUndistortRectifyMap(info.k, d if d is not None else np.zeros(4),
+                                                           info.r, model_k, size, cv2.CV_32FC1)
     else:
-        map_x, map_y = cv2.initUndistortRectifyMap(info.k, d[: n_coeffs or len(d)], info.r, model_k,
-                                                   size, cv2.CV_32FC1)
+        map_x, map_y = cv2.initUndistortRectifyMap(info.k, d, info.r, model_k, size, cv2.CV_32FC1)
     # calibrated full-resolution pixel centres -> raw image pixel centres (binning/ROI)
     x = img_cols.from_source(map_x.astype(np.float64))
     y = img_rows.from_source(map_y.astype(np.float64))
@@ -537,21 +551,3 @@ def plan_rectification(
     row = np.clip(np.nan_to_num(row), 0, h - 1).astype(np.intp)
     return rect, RectifyMap(row, col, row * w + col, valid)
 
-
-def distort_points(info: CameraIntrinsics, xy_rectified: np.ndarray) -> np.ndarray:
-    """Rectified pixel centres (of ``rectified_camera(info)``) -> raw pixel centres: the
-    forward model, for tests and for drawing a distorted test frame."""
-    import cv2
-
-    rect = rectified_camera(info)
-    xy = np.asarray(xy_rectified, dtype=np.float64).reshape(-1, 1, 2)
-    ray = cv2.undistortPoints(xy, rect.k, None)  # normalised rectified coordinates
-    pts = np.concatenate([ray.reshape(-1, 2), np.ones((ray.shape[0], 1))], axis=1) @ info.r  # R^T
-    pts = pts[:, :2] / pts[:, 2:3]
-    obj = np.concatenate([pts, np.ones((pts.shape[0], 1))], axis=1).reshape(-1, 1, 3)
-    d = np.asarray(info.d, dtype=np.float64)
-    if info.distortion_model == "equidistant":
-        out = cv2.fisheye.distortPoints(pts.reshape(-1, 1, 2), info.k, d[:4])
-    else:
-        out, _ = cv2.projectPoints(obj, np.zeros(3), np.zeros(3), info.k, d)
-    return out.reshape(-1, 2)

@@ -80,13 +80,6 @@ class DepthPipeline:
         never holds that lock across inference."""
         return DepthPipeline(engine if engine is not None else self.engine, replace(self.config, **changes))
 
-    def reconfigure(self, **changes: object) -> None:
-        """Apply new settings atomically: validated first, so a bad value changes nothing."""
-        config = replace(self.config, **changes).validate()
-        self.config = config
-        self._post = self._make_post()
-        self._cache.clear()
-
     def geometry(self, input_hw: Tuple[int, int], camera: Optional[CameraIntrinsics] = None) -> FrameGeometry:
         return self._plan(input_hw, camera)[0]
 

@@ -17,7 +17,6 @@ import pytest
 from fastdepth_ros.geometry import (
     CameraInfoError,
     CameraIntrinsics,
-    distort_points,
     plan_frame,
     plan_rectification,
     plan_sampling,
@@ -110,6 +109,18 @@ def test_rectified_depth_camera_info_projects_points_onto_the_sampled_rays() -> 
         sampled = np.stack([geo.rectify_map.cols[iv[ok], iu[ok]], geo.rectify_map.rows[iv[ok], iu[ok]]], 1)
         # one model pixel covers ~2.6 raw pixels (the paper crop), plus nearest rounding
         assert np.abs(sampled - raw_uv[ok]).max() < 2.5, output_size
+
+
+def distort_points(info: CameraIntrinsics, xy_rectified: np.ndarray) -> np.ndarray:
+    """Rectified pixel centres (of ``rectified_camera(info)``) -> raw pixel centres: the
+    forward model (ray, R^T, OpenCV's projection with the whole of D)."""
+    rect = rectified_camera(info)
+    xy = np.asarray(xy_rectified, dtype=np.float64).reshape(-1, 1, 2)
+    ray = cv2.undistortPoints(xy, rect.k, None)  # normalised rectified coordinates
+    pts = np.concatenate([ray.reshape(-1, 2), np.ones((ray.shape[0], 1))], axis=1) @ info.r  # R^T
+    obj = (pts / pts[:, 2:3]).reshape(-1, 1, 3)
+    out, _ = cv2.projectPoints(obj, np.zeros(3), np.zeros(3), info.k, np.asarray(info.d, dtype=np.float64))
+    return out.reshape(-1, 2)
 
 
 def test_distort_points_inverts_the_sampling_map() -> None:
