@@ -366,11 +366,11 @@ class CameraIntrinsics:
             return None
         counts = DISTORTION_MODELS.get(self.distortion_model)
         if counts is None:
-            raise CameraInfoError("cannot rectify distortion_model %r (supported: %s)"
+            raise CameraInfoError("unknown distortion_model %r with non-zero D (supported: %s)"
                                   % (self.distortion_model, ", ".join(sorted(DISTORTION_MODELS))))
         if len(self.d) not in counts:
-            raise CameraInfoError("cannot rectify %s with %d distortion coefficients (OpenCV takes %s)"
-                                  % (self.distortion_model, len(self.d), " or ".join(map(str, counts))))
+            raise CameraInfoError("%s takes %s distortion coefficients (OpenCV), got %d"
+                                  % (self.distortion_model, _or_list(counts), len(self.d)))
         return np.asarray(self.d, dtype=np.float64)
 
     def image_axes(self, image_hw: Tuple[int, int]) -> Tuple[AxisMap, AxisMap]:
@@ -435,6 +435,12 @@ class CameraIntrinsics:
 def pinhole_projection(k: np.ndarray) -> np.ndarray:
     """``P = [K | 0]``: the projection of a monocular camera with no rectification."""
     return np.hstack([np.asarray(k, dtype=np.float64), np.zeros((3, 1))])
+
+
+def _or_list(values: Sequence[int]) -> str:
+    """(4, 5, 8) -> '4, 5 or 8'."""
+    words = [str(v) for v in values]
+    return words[0] if len(words) == 1 else "%s or %s" % (", ".join(words[:-1]), words[-1])
 
 
 def _row(values: np.ndarray) -> str:
