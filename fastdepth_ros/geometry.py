@@ -284,14 +284,15 @@ class PinholeIntrinsics:
     def scaled(self, s: float) -> PinholeIntrinsics:
         """The same camera sampled at ``s`` times the resolution (pixel centres map to pixel
         centres, as everywhere in this module)."""
-        return PinholeIntrinsics(
-            self.fx * s,
-            self.fy * s,
-            (self.cx + 0.5) * s - 0.5,
-            (self.cy + 0.5) * s - 0.5,
-            round(self.width * s),
-            round(self.height * s),
-        )
+        return PinholeIntrinsics(*rescale_intrinsics(self.fx, self.fy, self.cx, self.cy, s, s),
+                                 round(self.width * s), round(self.height * s))
+
+
+def rescale_intrinsics(fx: float, fy: float, cx: float, cy: float, sx: float,
+                       sy: float) -> Tuple[float, float, float, float]:
+    """fx, fy, cx, cy of the same camera sampled at ``sx`` x ``sy`` times the resolution: pixel
+    centres onto pixel centres (``c' = (c + 0.5) s - 0.5``), the rule of every grid here."""
+    return fx * sx, fy * sy, (cx + 0.5) * sx - 0.5, (cy + 0.5) * sy - 0.5
 
 
 @dataclass

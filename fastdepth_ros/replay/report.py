@@ -30,6 +30,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..geometry import rescale_intrinsics
 from ..metrics import MetricsAccumulator, compute_metrics
 from ..stats import percentile
 from . import bagio
@@ -90,7 +91,7 @@ def map_to_grid(
     h, w = src.shape[:2]
     if (w, h) != (w_s, h_s) and w_s > 0 and h_s > 0:
         sx, sy = w / w_s, h / h_s
-        fx_s, fy_s, cx_s, cy_s = fx_s * sx, fy_s * sy, (cx_s + 0.5) * sx - 0.5, (cy_s + 0.5) * sy - 0.5
+        fx_s, fy_s, cx_s, cy_s = rescale_intrinsics(fx_s, fy_s, cx_s, cy_s, sx, sy)
     fx_d, fy_d, cx_d, cy_d = k_dst[:4]
     hd, wd = dst_hw
     x = np.rint(fx_s / fx_d * (np.arange(wd) - cx_d) + cx_s).astype(np.int64)

@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 import torch
 
-from ..geometry import plan_sampling
+from ..geometry import plan_sampling, rescale_intrinsics
 from .canonical import CANONICAL_FOCAL_PX, MODEL_HW, frame_focal_px
 from .data import Augment, transform
 
@@ -173,8 +173,8 @@ def write_scaled(folder: RGBDFolder, output: str | Path, scale: float, jpeg_qual
         cv2.imwrite(str(out / "depth" / f"{stem}.png"), mm_small)
     meta = {k: v for k, v in folder.meta.items() if k != "frames"}
     meta["frames"] = [{"id": folder.frames[i][0]} for i in kept]
-    meta["intrinsics"] = {"fx": folder.fx * sx, "fy": folder.fy * sy, "cx": (folder.cx + 0.5) * sx - 0.5,
-                          "cy": (folder.cy + 0.5) * sy - 0.5, "width": w, "height": h}
+    fx, fy, cx, cy = rescale_intrinsics(folder.fx, folder.fy, folder.cx, folder.cy, sx, sy)
+    meta["intrinsics"] = {"fx": fx, "fy": fy, "cx": cx, "cy": cy, "width": w, "height": h}
     meta["scaled_from"] = {"folder": folder.name, "scale": scale, "every": every}
     (out / "meta.json").write_text(json.dumps(meta, indent=1))
     return len(kept)
