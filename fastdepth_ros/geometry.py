@@ -489,6 +489,11 @@ DISTORTION_MODELS = {"plumb_bob": OPENCV_D_LENGTHS, "rational_polynomial": OPENC
                      "equidistant": (4,)}
 
 
+def distortion_models_text() -> str:
+    """'equidistant (4), plumb_bob (4, 5, 8, 12 or 14), ...': the models and D lengths honoured."""
+    return ", ".join("%s (%s)" % (name, _or_list(n)) for name, n in sorted(DISTORTION_MODELS.items()))
+
+
 def wants_rectification(info: CameraIntrinsics, mode: str) -> bool:
     """``auto``: only when D has a non-zero coefficient; ``true``: always (also applies a
     calibration's R and P); ``false``: never (D is passed through to the depth camera_info)."""

@@ -47,7 +47,7 @@ from . import diagnostics as dg
 from . import qos as q
 from . import topics
 from .engine import Engine, EngineConfig, ModelLoadError, parse_provider_options
-from .geometry import DISTORTION_MODELS, CameraInfoError, CameraIntrinsics
+from .geometry import CameraInfoError, CameraIntrinsics, distortion_models_text
 from .imaging import (
     ImageDecodeError,
     canonical_encoding,
@@ -155,7 +155,8 @@ PARAMETERS: Dict[str, Tuple[Any, str, bool, Dict[str, Any]]] = {
     "rectify": ("auto", "Undistort the depth image (folded into the sampling maps): 'auto' when "
                 "camera_info D is non-zero, 'true' always (also applies R and P), 'false' never "
                 "(D is passed through to depth/camera_info). Rectified depth/camera_info has D = 0, "
-                "R = I and P of the depth grid. Models: %s." % ", ".join(sorted(DISTORTION_MODELS)),
+                "R = I and P of the depth grid. Models (D lengths, every coefficient used): %s; anything "
+                "else is an ERROR without depth/camera_info." % distortion_models_text(),
                 False, {"additional_constraints": "auto | true | false", "dynamic_typing": True}),
     "publish_colored": (True, "Publish depth/colored (rgb8 colour map) while it has "
                         "subscribers; computed only then.", False, {}),
