@@ -13,8 +13,10 @@ decides when the model loads and when the node works:
 * cleanup: free the session (GPU memory);
 * shutdown: from any state, as cleanup.
 
-A failed configure (missing model, bad parameter) returns FAILURE with the reason logged,
-and the node stays unconfigured (ready for a corrected configure).
+A failed configure (missing model, bad parameter, a bad ``qos_overrides`` value: all checked
+there) returns FAILURE with the reason logged (one ERROR line), and the node stays
+unconfigured (ready for a corrected configure).  A failed activate is logged the same way,
+undone, and returns FAILURE (the node stays inactive).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import sys
 from typing import Any, List, Optional
 
+from rclpy.exceptions import ParameterException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
 from .engine import ModelLoadError
@@ -38,14 +41,20 @@ class LifecycleDepthNode(DepthNode, LifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
             self._configure()
-        except (ModelLoadError, ValueError, FileNotFoundError) as exc:
+        except (ModelLoadError, ValueError, FileNotFoundError, ParameterException) as exc:
             self.get_logger().error("configure failed: %s" % exc)
             self._cleanup()
             return TransitionCallbackReturn.FAILURE
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._activate()
+        try:
+            self._activate()
+        except (ValueError, RuntimeError, ParameterException) as exc:  # rcl refusing an endpoint
+            # without this, rclpy runs on_error and the node drops to unconfigured, unexplained
+            self.get_logger().error("activate failed: %s" % exc)
+            self._deactivate()
+            return TransitionCallbackReturn.FAILURE
         return TransitionCallbackReturn.SUCCESS
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:

@@ -58,7 +58,7 @@ from .imaging import (
 )
 from .latest import LatestSlot
 from .model_reload import ModelReloader, ReloadOutcome
-from .pipeline import DepthPipeline, PipelineConfig
+from .pipeline import MAX_OUTPUT_PIXELS, DepthPipeline, PipelineConfig
 from .provider_check import load_checked
 from .resources import default_model_path
 from .spinning import spin_until_shutdown
@@ -70,7 +70,7 @@ NODE_NAME = "fastdepth"
 # depth published, the latency a depth subscriber sees minus transport.
 STAGES = ("queue", "convert", "preprocess", "inference", "postprocess", "publish", "side_outputs", "total")
 PIPELINE_PARAMS = ("input_mode", "output_size", "output_encoding", "min_range_m", "max_range_m",
-                   "focal_scaling", "canonical_focal_px", "rectify")
+                   "focal_scaling", "canonical_focal_px", "rectify", "max_output_pixels")
 CAMERA_INFO_CACHE = q.CAMERA_INFO_DEPTH  # stamp-indexed camera_info kept for exact-stamp pairing
 DIAGNOSTIC_PERIOD_PARAM = "diagnostic_updater.period"  # diagnostic_updater's own parameter name
 LAZY_CHECK_PERIOD_S = 0.2  # how often subscriber counts are polled (portable to Humble)
@@ -126,6 +126,11 @@ PARAMETERS: Dict[str, Tuple[Any, str, bool, Dict[str, Any]]] = {
                          "its header), so a small PNG declaring 20000x20000 cannot exhaust "
                          "memory. 16 MP by default.", False,
                          {"integer_range": _int_range(1, 16384 * 16384)}),
+    "max_output_pixels": (MAX_OUTPUT_PIXELS, "Pixel budget (width x height) of the depth image: an "
+                          "output_size over it is refused at start-up and when set at runtime; with "
+                          "'input' (or 'model'), a frame whose depth image would exceed it is dropped "
+                          "with an input ERROR. 16 MP by default.", False,
+                          {"integer_range": _int_range(1, 16384 * 16384)}),
     "image_transport": ("raw", "'raw': subscribe sensor_msgs/Image on 'image'; 'compressed': "
                         "sensor_msgs/CompressedImage on '<resolved image topic>/compressed'.",
                         True, {"additional_constraints": "raw | compressed"}),
@@ -253,6 +258,8 @@ class DepthNode(Node):
         self._slot: LatestSlot[Tuple[Any, float]] = LatestSlot()
         self._image_sub: Any = None
         self._info_sub: Any = None
+        # publishers of an activation (None before the first: a failed one is undone safely)
+        self._depth_pub = self._depth_info_pub = self._colored_pub = self._diag_pub = None  # type: Any
         self._timers: List[Any] = []
         self.add_on_set_parameters_callback(self._on_parameters)
         # A failed background load sets model_path back on the executor thread (where
@@ -285,13 +292,18 @@ class DepthNode(Node):
         if transport not in ("raw", "compressed"):
             raise ValueError("image_transport must be 'raw' or 'compressed', got %r" % transport)
         self._compressed = transport == "compressed"
+        if self._compressed:
+            self._image_topic = topics.compressed_topic(_resolve(self, topics.IMAGE))
+        else:
+            self._image_topic = topics.IMAGE
+        self._max_input_pixels = int(p("max_input_pixels"))
+        self._publish_colored = bool(p("publish_colored"))
+        self._lazy = bool(p("lazy"))
+        self._check_qos_overrides()  # before the model load: a typo is refused at once
         engine = self._load_engine(p("model_path"))
         with self._pipeline_lock:  # guards the reference only; never held across inference
             self._pipeline = DepthPipeline(engine, config)
         self._model_param = p("model_path")  # the model_path value of the model that runs
-        self._max_input_pixels = int(p("max_input_pixels"))
-        self._publish_colored = bool(p("publish_colored"))
-        self._lazy = bool(p("lazy"))
         for note in engine.notes:
             self.get_logger().warn("execution provider: %s" % note)
         self.get_logger().info(
@@ -337,10 +349,6 @@ class DepthNode(Node):
         self._diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
         self._info_sub = self._endpoints.subscription(CameraInfo, topics.CAMERA_INFO, self._on_info,
                                                       q.input_qos(CAMERA_INFO_CACHE))
-        if self._compressed:
-            self._image_topic = topics.compressed_topic(_resolve(self, topics.IMAGE))
-        else:
-            self._image_topic = topics.IMAGE
         self._slot = LatestSlot()
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._work, name="fastdepth_worker", daemon=True)
@@ -386,10 +394,29 @@ class DepthNode(Node):
 
     # ------------------------------------------------------------------ lazy processing
 
+    def _outputs(self) -> Dict[str, bool]:
+        """Output topic -> whether the node publishes it now (one line per output): lazy mode
+        counts the subscribers of enabled outputs only, and every output's qos_overrides are
+        checked at configure."""
+        return {
+            topics.DEPTH_IMAGE: True,
+            topics.DEPTH_CAMERA_INFO: True,
+            topics.DEPTH_COLORED: self._publish_colored,
+        }
+
     def output_subscribers(self) -> int:
-        """Subscriptions matched to depth/image, depth/camera_info and depth/colored."""
-        return sum(pub.get_subscription_count()
-                   for pub in (self._depth_pub, self._depth_info_pub, self._colored_pub))
+        """Subscriptions matched to the enabled outputs (a depth/colored viewer while
+        publish_colored is false must not cost an inference per frame for nobody)."""
+        return sum(self._endpoints.subscribers(topic) for topic, on in self._outputs().items() if on)
+
+    def _check_qos_overrides(self) -> None:
+        """Declare and check the qos_overrides.* of every endpoint the node may create
+        (QoSOverrideError naming a bad one), so that a typo is refused at start-up or
+        configure, not when the first consumer makes the lazy image subscription."""
+        self._endpoints.resolve("subscription", self._image_topic, q.input_qos())
+        self._endpoints.resolve("subscription", topics.CAMERA_INFO, q.input_qos(CAMERA_INFO_CACHE))
+        for topic in self._outputs():
+            self._endpoints.resolve("publisher", topic, q.output_qos())
 
     @property
     def idle(self) -> bool:
@@ -713,9 +740,13 @@ class DepthNode(Node):
             if idle:
                 status.level, status.message = dg.OK, IDLE_MESSAGE
 
+        mismatches = self._endpoints.mismatches()  # peers whose QoS cannot match, from the graph
         inp = dg.Status(prefix + "input")
         self._input_rate.run(inp, now)
         idle_ok(inp)
+        image_peers = mismatches.get("subscription %s" % _resolve(self, self._image_topic))
+        if inp.level == dg.ERROR and image_peers and self._image_sub is not None:
+            inp.message += " Likely reason: incompatible QoS with %s" % "; ".join(image_peers)
         inp.add("Frames received", self._slot.put_count)
         inp.add("Frames dropped (replaced before processing)", self._slot.dropped_count)
         inp.add("Topic", _resolve(self, self._image_topic))
@@ -790,8 +821,8 @@ class DepthNode(Node):
             info.merge(dg.WARN, "No camera_info received; depth is published without depth/camera_info.")
         self._info_errors.run(info)
 
-        qos = dg.Status(prefix + "qos", message="All endpoints QoS-compatible so far.")
-        self._qos_events.run(qos)
+        qos = dg.Status(prefix + "qos", message="All endpoints QoS-compatible with their peers.")
+        self._qos_events.run(qos, mismatches)
         return [inp, out, age, lat, eng, info, qos]
 
     def _publish_diagnostics(self) -> None:

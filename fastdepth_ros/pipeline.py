@@ -28,6 +28,19 @@ from .geometry import (
 from .postprocess import DepthPostprocessor
 from .preprocess import Preprocessor
 
+#: Default pixel budget of the depth image: 16 MP (4096x4096), the input's default budget, so
+#: output_size 'input' fits any accepted frame, while 16384x16384 (1 GiB per 32FC1 message,
+#: gigabytes of sampling maps) is refused.
+MAX_OUTPUT_PIXELS = 4096 * 4096
+
+
+def check_output_pixels(output_hw: Tuple[int, int], max_pixels: int, output_size: str) -> None:
+    """Raise ValueError when a depth image of ``output_hw`` (H, W) exceeds the pixel budget."""
+    pixels = int(output_hw[0]) * int(output_hw[1])
+    if pixels > max_pixels:
+        raise ValueError("output_size %r gives a %dx%d (WxH) depth image, %d px: over max_output_pixels %d"
+                         % (output_size, output_hw[1], output_hw[0], pixels, max_pixels))
+
 
 @dataclass(frozen=True)
 class PipelineConfig:
@@ -39,6 +52,7 @@ class PipelineConfig:
     focal_scaling: bool = True  # depth x f_camera / f_canonical (models that record f_canonical)
     canonical_focal_px: float = 0.0  # > 0: f_canonical for models without (or overriding) metadata
     rectify: str = "auto"  # "auto": undistort when D != 0; "true": always; "false": never
+    max_output_pixels: int = MAX_OUTPUT_PIXELS  # pixel budget of the depth image
 
     def validate(self) -> PipelineConfig:
         if self.input_mode not in INPUT_MODES:
@@ -48,7 +62,11 @@ class PipelineConfig:
         if not (self.canonical_focal_px >= 0.0 and math.isfinite(self.canonical_focal_px)):
             raise ValueError("canonical_focal_px must be >= 0 (0 = the model's), got %r"
                              % self.canonical_focal_px)
-        parse_output_size(self.output_size)
+        if not (isinstance(self.max_output_pixels, int) and self.max_output_pixels >= 1):
+            raise ValueError("max_output_pixels must be a positive integer, got %r" % self.max_output_pixels)
+        requested = parse_output_size(self.output_size)
+        if requested is not None:  # 'model' and 'input' are checked per frame size (_plan)
+            check_output_pixels(requested, self.max_output_pixels, self.output_size)
         DepthPostprocessor(self.min_range_m, self.max_range_m, self.output_encoding)
         return self
 
@@ -97,6 +115,9 @@ class DepthPipeline:
         key = hw + (calibration_key(rectify_with),)
         hit = self._cache.get(key)
         if hit is None:
+            spec = self.config.output_size.strip().lower()
+            out_hw = {"model": self.engine.input_hw, "input": hw}.get(spec) or parse_output_size(spec)
+            check_output_pixels(out_hw, self.config.max_output_pixels, self.config.output_size)
             geo = plan_frame(hw, self.engine.input_hw, self.config.input_mode, self.config.output_size,
                              rectify_with)
             hit = (geo, Preprocessor(geo.sampling, geo.rectify_map))

@@ -5,12 +5,17 @@
   reliable consumers such as depth_image_proc and best-effort viewers alike).
 * Integrators change reliability, history and depth per topic through rclpy's
   ``QoSOverridingOptions`` -- the read-only ``qos_overrides.<topic>.<publisher|subscription>.*``
-  parameters every ROS 2 node offers (``<topic>`` is the resolved, remapped name).  They
-  are declared when an endpoint is first created; :class:`Endpoints` re-creates endpoints
-  (lazy subscription, lifecycle re-activation) with the profile resolved then.
+  parameters every ROS 2 node offers (``<topic>`` is the resolved, remapped name).  rclpy
+  declares and applies them only when an endpoint is created, which for the lazy image
+  subscription is when the first consumer appears: a typo (``reliability: junk``, depth -1)
+  used to kill the node then.  :class:`Endpoints` declares and checks them for every topic
+  up front (start-up, lifecycle configure) and refuses a bad one naming the parameter;
+  endpoints are then created with the resolved profile (also when re-created).
 * A mismatch (e.g. a reliable subscription against a best-effort camera) does not match
   at all, silently.  :class:`IncompatibleQoS` counts the rmw incompatible-QoS events of every
-  endpoint and turns them into a diagnostic WARN naming the endpoint and the policy.
+  endpoint, and :meth:`Endpoints.mismatches` looks up which peers in the ROS graph still
+  cannot match: a diagnostic WARN names the endpoint, the peer and the policy for as long as
+  that peer is there (the event fires once, when the peer appears).
 
 Only rclpy API common to Humble and later: the event callback classes moved from
 ``rclpy.qos_event`` (Humble) to ``rclpy.event_handler`` (Iron and later).
@@ -18,11 +23,13 @@ Only rclpy API common to Humble and later: the event callback classes moved from
 
 from __future__ import annotations
 
+import copy
 import threading
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.exceptions import ParameterException
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from rclpy.qos_overriding_options import QoSOverridingOptions
 
 try:  # Iron and later
     from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
@@ -34,6 +41,16 @@ from . import diagnostics as dg
 INPUT_DEPTH = 5  # sensor-data depth; the node's slot keeps only the newest frame anyway
 CAMERA_INFO_DEPTH = 10  # matches the node's stamp-indexed camera_info cache
 OUTPUT_DEPTH = 2  # shallow reliable history
+#: The policies each endpoint offers as ``qos_overrides.*`` parameters: those of rclpy's
+#: ``QoSOverridingOptions.with_default_policies()``.
+OVERRIDABLE = ("history", "depth", "reliability")
+#: The deepest history the middleware takes: DDS's depth is an int32 (rclpy raises a
+#: TypeError above it, and rcl fails on a negative one).
+MAX_DEPTH = 2**31 - 1
+
+
+class QoSOverrideError(ValueError):
+    """A ``qos_overrides.*`` parameter no endpoint can be created with (the message names it)."""
 
 
 def input_qos(depth: int = INPUT_DEPTH) -> QoSProfile:
@@ -57,9 +74,26 @@ def policy_name(kind: Any) -> str:
         return str(getattr(kind, "name", kind))
 
 
+def _override_value(name: str, policy: str, value: Any) -> Any:
+    """A declared override's value as a QoSProfile attribute, checked the way rclpy parses it
+    (``<Policy>Policy[value.upper()]``) plus what only the middleware would refuse later
+    (``unknown``, a depth outside 0..MAX_DEPTH)."""
+    if policy == "depth":
+        if not 0 <= value <= MAX_DEPTH:
+            raise QoSOverrideError("%s: depth %d is out of range (0 to %d)" % (name, value, MAX_DEPTH))
+        return value
+    enum = HistoryPolicy if policy == "history" else ReliabilityPolicy
+    member = enum.__members__.get(str(value).upper())
+    if member is None or member.name == "UNKNOWN":
+        allowed = " | ".join(m.name.lower() for m in enum if m.name != "UNKNOWN")
+        raise QoSOverrideError("%s: %r is not a %s policy (%s)" % (name, value, policy, allowed))
+    return member
+
+
 class IncompatibleQoS:
     """Incompatible-QoS events per endpoint, reported as a WARN for one diagnostic window
-    and as totals since start-up (events arrive on the executor thread)."""
+    and as totals since start-up (events arrive on the executor thread); a peer that is
+    still there keeps the WARN through :meth:`run`'s ``live`` (the event fires only once)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -80,52 +114,127 @@ class IncompatibleQoS:
     def for_publisher(self, endpoint: str) -> Any:
         return PublisherEventCallbacks(incompatible_qos=lambda info: self._record(endpoint, info))
 
-    def run(self, status: dg.Status) -> None:
+    def run(self, status: dg.Status, live: Optional[Dict[str, List[str]]] = None) -> None:
+        """``live``: endpoint -> the peers that cannot match it now (:meth:`Endpoints.mismatches`)."""
+        live = live or {}
         with self._lock:
             window, self._window = self._window, {}
             totals = dict(self.totals)
+        for endpoint, peers in sorted(live.items()):
+            policy = totals.get(endpoint, (0, ""))[1]
+            status.merge(dg.WARN, "Incompatible QoS on %s: %s%s; no data flows between them"
+                         % (endpoint, policy + " with " if policy else "", "; ".join(peers)))
         for endpoint, (n, policy) in sorted(window.items()):
+            if endpoint in live:
+                continue
+            # a peer that came and went within this window
             status.merge(dg.WARN, "Incompatible QoS on %s: %s (%d event%s); it does not match "
                          "that peer" % (endpoint, policy, n, "" if n == 1 else "s"))
         for endpoint, (n, policy) in sorted(totals.items()):
             status.add("Incompatible QoS events on %s (last policy)" % endpoint, "%d (%s)" % (n, policy))
 
 
+def _incompatibility(pub_qos: QoSProfile, sub_qos: QoSProfile) -> str:
+    """Why a publisher and a subscription with these profiles cannot match ('' if they can),
+    in rclpy's words (``qos_check_compatible``, Galactic and later)."""
+    from rclpy.qos import QoSCompatibility, qos_check_compatible
+
+    compatibility, reason = qos_check_compatible(pub_qos, sub_qos)
+    if compatibility != QoSCompatibility.ERROR:
+        return ""
+    parts = [part.strip() for part in reason.split(";")]
+    return ", ".join(part[len("ERROR:"):].strip() for part in parts if part.startswith("ERROR:"))
+
+
 class Endpoints:
     """Creates the node's publishers and subscriptions with QoS overrides and event callbacks.
 
-    The first creation of a topic declares its ``qos_overrides.*`` parameters (rclpy does
-    that) and remembers the resulting profile; later re-creations of the same topic reuse
-    it, so a lazily re-subscribed or re-activated endpoint keeps the integrator's QoS.
+    :meth:`resolve` declares a topic's ``qos_overrides.*`` parameters (the names, defaults and
+    read-only descriptors rclpy's ``QoSOverridingOptions`` gives them) and checks their values;
+    the node calls it for every topic it may create at start-up or configure.  rclpy has no
+    public call that resolves overrides before creating the endpoint, hence this code.
+    Endpoints are created with the resolved profile, so a lazily re-subscribed or re-activated
+    endpoint keeps the integrator's QoS.
     """
 
     def __init__(self, node: Any, events: IncompatibleQoS) -> None:
         self._node = node
         self._events = events
         self._resolved: Dict[Tuple[str, str], QoSProfile] = {}
+        self._created: Dict[Tuple[str, str], Any] = {}  # the latest endpoint per (kind, topic)
 
-    def _options(self, key: Tuple[str, str]) -> Optional[QoSOverridingOptions]:
-        return None if key in self._resolved else QoSOverridingOptions.with_default_policies()
+    def resolve(self, kind: str, topic: str, qos: QoSProfile) -> QoSProfile:
+        """``qos`` with the integrator's overrides for the ``kind`` ('publisher' or
+        'subscription') of ``topic``; the first call declares and checks the parameters
+        (QoSOverrideError naming a bad one), later calls return the same profile."""
+        key = (kind, topic)
+        if key in self._resolved:
+            return self._resolved[key]
+        resolved = self._node.resolve_topic_name(topic)
+        profile = copy.copy(qos)
+        for policy in OVERRIDABLE:
+            name = "qos_overrides.%s.%s.%s" % (resolved, kind, policy)
+            default = getattr(qos, policy)
+            default = default if policy == "depth" else default.name.lower()
+            try:
+                if self._node.has_parameter(name):  # a second configure of a lifecycle node
+                    value = self._node.get_parameter(name).value
+                else:
+                    what = "%s for %s `%s` with id `None`" % (policy, kind, resolved)
+                    descriptor = ParameterDescriptor(description=what, read_only=True)
+                    value = self._node.declare_parameter(name, default, descriptor).value
+            except ParameterException as exc:  # a value of the wrong type
+                raise QoSOverrideError("%s: %s" % (name, str(exc).split(": " + name)[0])) from None
+            setattr(profile, policy, _override_value(name, policy, value))
+        self._resolved[key] = profile
+        return profile
 
     def subscription(self, msg_type: Any, topic: str, callback: Callable[[Any], None],
                      qos: QoSProfile) -> Any:
-        key = ("subscription", topic)
         label = "subscription %s" % self._node.resolve_topic_name(topic)
         sub = self._node.create_subscription(
-            msg_type, topic, callback, self._resolved.get(key, qos),
+            msg_type, topic, callback, self.resolve("subscription", topic, qos),
             event_callbacks=self._events.for_subscription(label),
-            qos_overriding_options=self._options(key),
         )
-        self._resolved.setdefault(key, sub.qos_profile)
+        self._created[("subscription", topic)] = sub
         return sub
 
     def publisher(self, msg_type: Any, topic: str, qos: QoSProfile) -> Any:
-        key = ("publisher", topic)
         label = "publisher %s" % self._node.resolve_topic_name(topic)
         pub = self._node.create_publisher(
-            msg_type, topic, self._resolved.get(key, qos),
+            msg_type, topic, self.resolve("publisher", topic, qos),
             event_callbacks=self._events.for_publisher(label),
-            qos_overriding_options=self._options(key),
         )
-        self._resolved.setdefault(key, pub.qos_profile)
+        self._created[("publisher", topic)] = pub
         return pub
+
+    def _live(self) -> Dict[Tuple[str, str], Any]:
+        """The endpoints created here that the node has not destroyed since."""
+        alive = {id(e) for e in list(self._node.publishers) + list(self._node.subscriptions)}
+        self._created = {k: e for k, e in self._created.items() if id(e) in alive}
+        return dict(self._created)
+
+    def subscribers(self, topic: str) -> int:
+        """Subscriptions matched to this node's live publisher of ``topic`` (0 if none)."""
+        pub = self._live().get(("publisher", topic))
+        return pub.get_subscription_count() if pub is not None else 0
+
+    def mismatches(self) -> Dict[str, List[str]]:
+        """Endpoint label ('subscription /cam/image_raw') -> the peers in the ROS graph whose
+        QoS cannot match it, now ('publisher /camera/driver: Best effort publisher and
+        reliable subscription'); endpoints without such a peer are left out."""
+        out: Dict[str, List[str]] = {}
+        for (kind, _), entity in sorted(self._live().items()):
+            topic = entity.topic_name
+            if kind == "subscription":
+                peers = [(p, p.qos_profile, entity.qos_profile, "publisher")
+                         for p in self._node.get_publishers_info_by_topic(topic)]
+            else:
+                peers = [(p, entity.qos_profile, p.qos_profile, "subscription")
+                         for p in self._node.get_subscriptions_info_by_topic(topic)]
+            for peer, pub_qos, sub_qos, peer_kind in peers:
+                why = _incompatibility(pub_qos, sub_qos)
+                if why:
+                    node = "/".join((peer.node_namespace.rstrip("/"), peer.node_name))
+                    out.setdefault("%s %s" % (kind, topic), []).append("%s %s (%s)" % (peer_kind, node, why))
+        return out
