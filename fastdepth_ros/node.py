@@ -44,9 +44,8 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from . import diagnostics as dg
-from . import pointcloud
+from . import pointcloud, topics
 from . import qos as q
-from . import topics
 from .engine import Engine, EngineConfig, ModelLoadError, parse_provider_options
 from .geometry import DISTORTION_MODELS, CameraInfoError, CameraIntrinsics
 from .imaging import (
@@ -327,7 +326,8 @@ class DepthNode(Node):
         self._max_latency_ms = float(p("max_latency_ms"))
         self._hardware_id = p("hardware_id")
         self._diagnostic_period_s = float(p(DIAGNOSTIC_PERIOD_PARAM))
-        # diagnostic_updater's status names: "<fully qualified name without the leading />: task"
+        # "<fully qualified name without the leading />: task"; diagnostic_updater prefixes the
+        # bare node name, which two namespaced instances would share
         self._status_prefix = self.get_fully_qualified_name().lstrip("/") + ": "
         self._focal_scale: Optional[float] = None  # of the last published frame
         self._counts = {"published": 0, "colored": 0, "points": 0, "info_exact": 0, "info_latest": 0,
@@ -385,7 +385,8 @@ class DepthNode(Node):
             if getattr(self, attr) is not None:
                 self.destroy_subscription(getattr(self, attr))
                 setattr(self, attr, None)
-        for pub in (self._depth_pub, self._depth_info_pub, self._colored_pub, self._points_pub, self._diag_pub):
+        for pub in (self._depth_pub, self._depth_info_pub, self._colored_pub, self._points_pub,
+                    self._diag_pub):
             self.destroy_publisher(pub)
 
     def _cleanup(self) -> None:

@@ -11,8 +11,8 @@ without its extra process and extra copy of the depth:
 * ``z = depth``, ``x = (u - cx) z / fx``, ``y = (v - cy) z / fy`` with ``u``, ``v`` the
   integer column and row of the pixel (no half-pixel offset, as depth_image_proc);
 * a depth depth_image_proc's ``DepthTraits`` calls invalid (32FC1: not finite, i.e. REP 117
-  NaN / -Inf / +Inf; 16UC1: 0) gives a NaN point, and the cloud keeps the image's height x width (organised, ``is_dense``
-  false) so a consumer can index it like the image;
+  NaN / -Inf / +Inf; 16UC1: 0) gives a NaN point, and the cloud keeps the image's height x
+  width (organised, ``is_dense`` false) so a consumer can index it like the image;
 * fields ``x``, ``y``, ``z`` float32 at offsets 0, 4, 8 with a 16-byte point step: the layout
   of depth_image_proc's ``setPointCloud2FieldsByString(1, "xyz")`` and of PCL's
   ``PointXYZ`` (the 4 padding bytes keep PCL's ``fromROSMsg`` a plain copy).
