@@ -300,6 +300,7 @@ class DepthNode(Node):
         self._publish_colored = bool(p("publish_colored"))
         self._publish_points = bool(p("publish_points"))
         self._points_stride = pointcloud.check_stride(p("points_stride"))
+        self._cloud = pointcloud.CloudBuffer()
         self._lazy = bool(p("lazy"))
         for note in engine.notes:
             self.get_logger().warn("execution provider: %s" % note)
@@ -677,10 +678,9 @@ class DepthNode(Node):
 
     def _points(self, result: Any, info_msg: CameraInfo, header: Any, stride: int) -> PointCloud2:
         """depth/points of this frame: its depth through the depth/camera_info just
-        published with it (the same P a depth_image_proc consumer would use)."""
-        fx, fy, cx, cy = pointcloud.intrinsics_from_info(info_msg.k, info_msg.p)
-        depth_m = pointcloud.depth_metres(result.depth, result.encoding)
-        msg = pointcloud.to_msg(pointcloud.backproject(depth_m, fx, fy, cx, cy, stride), header)
+        published with it (the same P a depth_image_proc consumer would use).  Refills the
+        one reused message (worker thread only; publish() has serialised the previous one)."""
+        msg = self._cloud.fill(result.depth, result.encoding, info_msg.k, info_msg.p, header, stride)
         self._counts["points"] += 1
         return msg
 

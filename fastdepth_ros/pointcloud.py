@@ -95,8 +95,10 @@ def backproject(depth_m: np.ndarray, fx: float, fy: float, cx: float, cy: float,
     # per-column and per-row factors in the full grid's pixel coordinates (u = stride * j)
     kx = ((np.arange(w, dtype=np.float64) * stride - cx) / fx).astype(np.float32)
     ky = ((np.arange(h, dtype=np.float64) * stride - cy) / fy).astype(np.float32)
-    if out is None or out.shape != (h, w, 4) or out.dtype != np.float32:
+    if out is None:
         out = np.empty((h, w, 4), dtype=np.float32)
+    elif out.shape != (h, w, 4) or out.dtype != np.float32:
+        raise ValueError("out must be %dx%dx4 float32, got %s %s" % (h, w, out.shape, out.dtype))
     np.multiply(z, kx[None, :], out=out[:, :, 0])
     np.multiply(z, ky[:, None], out=out[:, :, 1])
     out[:, :, 2] = z
@@ -140,8 +142,31 @@ def from_msg(msg: Any) -> np.ndarray:
     return raw.reshape(msg.height, msg.width, 4)[:, :, :3].astype(np.float32)
 
 
-def depth_to_cloud(depth: np.ndarray, encoding: str, k: Any, p: Any, header: Any = None,
-                   stride: int = 1) -> Any:
-    """The whole step the node runs: depth image array + its camera_info K, P -> message."""
-    fx, fy, cx, cy = intrinsics_from_info(k, p)
-    return to_msg(backproject(depth_metres(depth, encoding), fx, fy, cx, cy, stride), header)
+class CloudBuffer:
+    """The step the node runs per frame (depth image array + its camera_info K, P ->
+    PointCloud2), into one message whose data buffer is refilled in place.
+
+    Why: a fresh 0.8 MB (224x224) to 4.7 MB (640x480) buffer per frame costs more than the
+    back-projection itself, in page faults of newly mapped memory (224x224 here: 1.8 ms per
+    frame allocating, 0.1 ms refilling).  rclpy serialises a message inside ``publish()``,
+    so once that returned the same message can carry the next frame.  The message returned
+    by :meth:`fill` therefore changes at the next call: publish it, don't keep it.  One
+    user at a time (the node's worker thread)."""
+
+    def __init__(self) -> None:
+        self.msg: Any = None
+        self._points: Optional[np.ndarray] = None
+
+    def fill(self, depth: np.ndarray, encoding: str, k: Any, p: Any, header: Any = None,
+             stride: int = 1) -> Any:
+        fx, fy, cx, cy = intrinsics_from_info(k, p)
+        stride = check_stride(stride)
+        h, w = -(-depth.shape[0] // stride), -(-depth.shape[1] // stride)
+        if self._points is None or self._points.shape[:2] != (h, w):
+            self.msg = to_msg(np.zeros((h, w, 4), dtype=np.float32))
+            # the message's own uint8[] buffer (an array.array, stored as is), viewed as points
+            self._points = np.frombuffer(self.msg.data, dtype=np.float32).reshape(h, w, 4)
+        backproject(depth_metres(depth, encoding), fx, fy, cx, cy, stride, out=self._points)
+        if header is not None:
+            _copy_header(self.msg.header, header)
+        return self.msg

@@ -104,7 +104,7 @@ def test_message_layout_and_round_trip() -> None:
     header = Header(frame_id="camera_optical")
     header.stamp.sec, header.stamp.nanosec = 12, 345
     d = _depth(h=11, w=9)
-    msg = pc.depth_to_cloud(d, "32FC1", _k(), _p(), header, stride=2)
+    msg = pc.CloudBuffer().fill(d, "32FC1", _k(), _p(), header, stride=2)
     assert (msg.height, msg.width) == (6, 5)
     assert [(f.name, f.offset, f.datatype, f.count) for f in msg.fields] == [
         ("x", 0, 7, 1), ("y", 4, 7, 1), ("z", 8, 7, 1)]
@@ -117,3 +117,23 @@ def test_message_layout_and_round_trip() -> None:
                                equal_nan=True)
     with pytest.raises(ValueError):
         pc.to_msg(np.zeros((2, 2, 3), np.float32))
+
+
+def test_cloud_buffer_refills_one_message_and_reallocates_on_a_new_grid() -> None:
+    pytest.importorskip("sensor_msgs.msg", reason="sensor_msgs (ROS 2 wheels) not installed")
+    buf = pc.CloudBuffer()
+    first = buf.fill(_depth(seed=1), "32FC1", _k(), _p())
+    data = first.data
+    d2 = _depth(seed=2)
+    second = buf.fill(d2, "32FC1", _k(), _p())
+    assert second is first and second.data is data, "refilled in place"
+    np.testing.assert_allclose(pc.from_msg(second), _loop(d2, FX, FY, CX, CY), rtol=2e-6, atol=1e-6,
+                               equal_nan=True)
+    d3 = np.full((8, 6), 2000, dtype=np.uint16)
+    d3[0, 0] = 0
+    third = buf.fill(d3, "16UC1", _k(), _p(), stride=1)
+    assert (third.height, third.width, len(third.data)) == (8, 6, 8 * 6 * 16)
+    np.testing.assert_allclose(pc.from_msg(third), _loop(np.where(d3 == 0, np.nan, d3 / 1000.0),
+                                                        FX, FY, CX, CY), rtol=2e-6, atol=1e-6, equal_nan=True)
+    with pytest.raises(ValueError):
+        pc.backproject(np.ones((4, 4), np.float32), FX, FY, CX, CY, out=np.empty((3, 4, 4), np.float32))
