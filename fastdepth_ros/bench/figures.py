@@ -391,8 +391,8 @@ def points_cost(points: Result) -> str:
             _ms(to_msg.get("p90")),
         ])
     table = markdown_table(["depth grid", "points_stride", "points", "MiB",
-                            "back-projection into a new array", "depth → the reused message, as the node (p50)",
-                            "(p90)"], rows)
+                            "back-projection into a new array",
+                            "depth → the reused message, as the node (p50)", "(p90)"], rows)
     text = ("`%s` (%s UTC, %s, %d usable cores, ORT %s, numpy %s; load average %.2f during the "
             "point-cloud runs): ms per frame, medians of %d runs.\n\n%s"
             % (points["_file"], points["started_utc"], m["cpu_model"], m["usable_cpus"], m["onnxruntime"],
