@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/update_docs.py            # rewrite the blocks
     .venv/bin/python benchmarks/update_docs.py --check    # exit 1 when a block is stale
 
---bench / --soak pick other result files (default: the ones the docs name now).
+--bench / --soak / --points pick other result files (default: the ones the docs name now).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "performance.md"
 BENCH = ROOT / "benchmarks" / "results" / "amd-epyc-2c.json"
 SOAK = ROOT / "benchmarks" / "results" / "soak-amd-epyc-2c.json"
+POINTS = ROOT / "benchmarks" / "results" / "points-amd-epyc-2c.json"
 
 
 def main() -> int:
@@ -26,10 +27,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bench", type=Path, default=BENCH)
     parser.add_argument("--soak", type=Path, default=SOAK)
+    parser.add_argument("--points", type=Path, default=POINTS,
+                        help="fastdepth-ros bench --points-only result")
     parser.add_argument("--check", action="store_true", help="only check; exit 1 when stale")
     args = parser.parse_args()
     text = DOC.read_text()
-    new = render_doc(text, load(args.bench.resolve(), ROOT), load(args.soak.resolve(), ROOT))
+    new = render_doc(text, load(args.bench.resolve(), ROOT), load(args.soak.resolve(), ROOT),
+                     {"points": load(args.points.resolve(), ROOT)})
     if args.check:
         if new != text:
             print("%s is stale: run benchmarks/update_docs.py" % DOC.relative_to(ROOT), file=sys.stderr)

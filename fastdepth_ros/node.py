@@ -41,11 +41,11 @@ from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from . import diagnostics as dg
+from . import pointcloud, topics
 from . import qos as q
-from . import topics
 from .engine import Engine, EngineConfig, ModelLoadError, parse_provider_options
 from .geometry import CameraInfoError, CameraIntrinsics, distortion_models_text
 from .imaging import (
@@ -67,7 +67,8 @@ from .visualize import colorize_depth
 NODE_NAME = "fastdepth"
 # "publish" is the depth image (message + DDS write); "side_outputs" what follows it off the
 # latency path (depth/camera_info derivation + publish, depth/colored); "total" is receive ->
-# depth published, the latency a depth subscriber sees minus transport.
+# depth published, the latency a depth subscriber sees minus transport.  "points" (depth/points,
+# only while subscribed) is part of side_outputs, reported on its own from its first cloud.
 STAGES = ("queue", "convert", "preprocess", "inference", "postprocess", "publish", "side_outputs", "total")
 PIPELINE_PARAMS = ("input_mode", "output_size", "output_encoding", "min_range_m", "max_range_m",
                    "focal_scaling", "canonical_focal_px", "rectify", "max_output_pixels")
@@ -165,6 +166,13 @@ PARAMETERS: Dict[str, Tuple[Any, str, bool, Dict[str, Any]]] = {
                 False, {"additional_constraints": "auto | true | false", "dynamic_typing": True}),
     "publish_colored": (True, "Publish depth/colored (rgb8 colour map) while it has "
                         "subscribers; computed only then.", False, {}),
+    "publish_points": (True, "Publish depth/points (organised PointCloud2, float32 x, y, z: the depth "
+                       "back-projected through depth/camera_info's P, as depth_image_proc's "
+                       "point_cloud_xyz does) while it has subscribers; computed only then, and "
+                       "only for frames that have a depth/camera_info.", False, {}),
+    "points_stride": (1, "depth/points keeps every n-th row and column of the depth grid (each point "
+                      "still back-projected from its own pixel): n x n fewer points.", False,
+                      {"integer_range": _int_range(1, 64)}),
     "expected_rate_hz": (10.0, "Minimum acceptable depth output rate for diagnostics "
                          "(0 = only report 'No events recorded').", False,
                          {"floating_point_range": _float_range(0.0, 1000.0)}),
@@ -298,6 +306,9 @@ class DepthNode(Node):
             self._image_topic = topics.IMAGE
         self._max_input_pixels = int(p("max_input_pixels"))
         self._publish_colored = bool(p("publish_colored"))
+        self._publish_points = bool(p("publish_points"))
+        self._points_stride = pointcloud.check_stride(p("points_stride"))
+        self._cloud = pointcloud.CloudBuffer()
         self._lazy = bool(p("lazy"))
         self._check_qos_overrides()  # before the model load: a typo is refused at once
         engine = self._load_engine(p("model_path"))
@@ -329,10 +340,11 @@ class DepthNode(Node):
         self._max_latency_ms = float(p("max_latency_ms"))
         self._hardware_id = p("hardware_id")
         self._diagnostic_period_s = float(p(DIAGNOSTIC_PERIOD_PARAM))
-        # diagnostic_updater's status names: "<fully qualified name without the leading />: task"
+        # "<fully qualified name without the leading />: task"; diagnostic_updater prefixes the
+        # bare node name, which two namespaced instances would share
         self._status_prefix = self.get_fully_qualified_name().lstrip("/") + ": "
         self._focal_scale: Optional[float] = None  # of the last published frame
-        self._counts = {"published": 0, "colored": 0, "info_exact": 0, "info_latest": 0,
+        self._counts = {"published": 0, "colored": 0, "points": 0, "info_exact": 0, "info_latest": 0,
                         "info_none": 0, "info_received": 0, "rectified": 0}
         self._infos: OrderedDict = OrderedDict()  # (sec, nanosec) -> CameraInfo
         self._infos_lock = threading.Lock()
@@ -346,6 +358,7 @@ class DepthNode(Node):
         self._depth_pub = self._endpoints.publisher(Image, topics.DEPTH_IMAGE, out_qos)
         self._depth_info_pub = self._endpoints.publisher(CameraInfo, topics.DEPTH_CAMERA_INFO, out_qos)
         self._colored_pub = self._endpoints.publisher(Image, topics.DEPTH_COLORED, out_qos)
+        self._points_pub = self._endpoints.publisher(PointCloud2, topics.DEPTH_POINTS, out_qos)
         self._diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
         self._info_sub = self._endpoints.subscription(CameraInfo, topics.CAMERA_INFO, self._on_info,
                                                       q.input_qos(CAMERA_INFO_CACHE))
@@ -362,10 +375,10 @@ class DepthNode(Node):
         else:
             self._subscribe_image()
         self.get_logger().info(
-            "input %s (%s, %s); publishing %s, %s, %s%s"
+            "input %s (%s, %s); publishing %s, %s, %s, %s%s"
             % (_resolve(self, self._image_topic), "compressed" if self._compressed else "raw",
                self._info_sub.qos_profile.reliability.name.lower(), self._depth_pub.topic_name,
-               self._depth_info_pub.topic_name, self._colored_pub.topic_name,
+               self._depth_info_pub.topic_name, self._colored_pub.topic_name, self._points_pub.topic_name,
                "; lazy: subscribing to the image only while the outputs have subscribers"
                if self._lazy else "")
         )
@@ -382,7 +395,8 @@ class DepthNode(Node):
             if getattr(self, attr) is not None:
                 self.destroy_subscription(getattr(self, attr))
                 setattr(self, attr, None)
-        for pub in (self._depth_pub, self._depth_info_pub, self._colored_pub, self._diag_pub):
+        for pub in (self._depth_pub, self._depth_info_pub, self._colored_pub, self._points_pub,
+                    self._diag_pub):
             self.destroy_publisher(pub)
 
     def _cleanup(self) -> None:
@@ -402,6 +416,7 @@ class DepthNode(Node):
             topics.DEPTH_IMAGE: True,
             topics.DEPTH_CAMERA_INFO: True,
             topics.DEPTH_COLORED: self._publish_colored,
+            topics.DEPTH_POINTS: self._publish_points,
         }
 
     def output_subscribers(self) -> int:
@@ -553,6 +568,10 @@ class DepthNode(Node):
             self._max_input_pixels = int(changes["max_input_pixels"])
         if "publish_colored" in changes:
             self._publish_colored = bool(changes["publish_colored"])
+        if "publish_points" in changes:
+            self._publish_points = bool(changes["publish_points"])
+        if "points_stride" in changes:  # its integer_range already refused < 1
+            self._points_stride = pointcloud.check_stride(changes["points_stride"])
         if "expected_rate_hz" in changes:
             self._output_rate.min_hz = float(changes["expected_rate_hz"])
         if "rate_tolerance" in changes:
@@ -629,6 +648,7 @@ class DepthNode(Node):
             if pipeline is None:
                 return
             publish_colored = self._publish_colored
+            publish_points, points_stride = self._publish_points, self._points_stride
         # intrinsics for rectification and focal scaling: the exact-stamp camera_info if
         # already here, else the latest (K rarely changes)
         camera, rectify_failed = self._calibration(info, rgb.shape[:2], pipeline)
@@ -658,6 +678,11 @@ class DepthNode(Node):
             rgb_depth = colorize_depth(result.depth, config.min_range_m, config.max_range_m, result.encoding)
             self._colored_pub.publish(numpy_to_image(rgb_depth, "rgb8", header=header))
             self._counts["colored"] += 1
+        t_points = time.perf_counter()
+        points_ms = None
+        if publish_points and info_msg is not None and self._points_pub.get_subscription_count() > 0:
+            self._points_pub.publish(self._points(result, info_msg, header, points_stride))
+            points_ms = (time.perf_counter() - t_points) * 1e3
         t_side_out = time.perf_counter()
 
         self._counts["published"] += 1
@@ -671,8 +696,18 @@ class DepthNode(Node):
             # what a depth subscriber waits for: receive -> depth handed to DDS
             "total": (t_depth_out - received_s) * 1e3,
         }
+        if points_ms is not None:
+            timings["points"] = points_ms
         timings.update(result.timings_ms)
         self._stats.add(timings)
+
+    def _points(self, result: Any, info_msg: CameraInfo, header: Any, stride: int) -> PointCloud2:
+        """depth/points of this frame: its depth through the depth/camera_info just
+        published with it (the same P a depth_image_proc consumer would use).  Refills the
+        one reused message (worker thread only; publish() has serialised the previous one)."""
+        msg = self._cloud.fill(result.depth, result.encoding, info_msg.k, info_msg.p, header, stride)
+        self._counts["points"] += 1
+        return msg
 
     def _note_spelling(self, encoding: str) -> None:
         """An encoding accepted only case-insensitively ("RGB8") is read, but said: cv_bridge
@@ -764,6 +799,7 @@ class DepthNode(Node):
         out.add("Lazy (process only while subscribed)", self._lazy)
         out.add("Depth images published", self._counts["published"])
         out.add("Colored images published", self._counts["colored"])
+        out.add("Point clouds published", self._counts["points"])
         out.add("Frames dropped (replaced before processing)", self._slot.dropped_count)
         with self._pipeline_lock:
             config = self._pipeline.config

@@ -19,6 +19,8 @@ CAMERA_INFO = "camera_info"
 DEPTH_IMAGE = "depth/image"
 DEPTH_CAMERA_INFO = "depth/camera_info"
 DEPTH_COLORED = "depth/colored"
+#: the depth back-projected through depth/camera_info (organised sensor_msgs/PointCloud2)
+DEPTH_POINTS = "depth/points"
 DIAGNOSTICS = "/diagnostics"
 
 

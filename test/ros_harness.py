@@ -264,7 +264,7 @@ class Client:
 
     def statuses(self, since_s: float = 0.0) -> List[Any]:
         """Our node's DiagnosticStatus entries received after ``since_s`` (perf_counter):
-        names start with the node's fully qualified name (diagnostic_updater's convention)."""
+        names start with the node's fully qualified name (diagnostic_updater would use the bare name)."""
         prefix = self.ns.strip("/") + "/"
         out = []
         with self.lock:

@@ -14,10 +14,11 @@ REPO = Path(__file__).resolve().parent.parent
 DOC = REPO / "docs" / "performance.md"
 BENCH = REPO / "benchmarks" / "results" / "amd-epyc-2c.json"
 SOAK = REPO / "benchmarks" / "results" / "soak-amd-epyc-2c.json"
+POINTS = REPO / "benchmarks" / "results" / "points-amd-epyc-2c.json"
 
 
 def _results():
-    return figures.load(BENCH, REPO), figures.load(SOAK, REPO)
+    return figures.load(BENCH, REPO), figures.load(SOAK, REPO), {"points": figures.load(POINTS, REPO)}
 
 
 def _blocks(text: str) -> dict:
@@ -26,9 +27,9 @@ def _blocks(text: str) -> dict:
 
 def test_every_generated_block_matches_its_result_file() -> None:
     text = DOC.read_text()
-    bench, soak = _results()
-    now, fresh = _blocks(text), _blocks(figures.render_doc(text, bench, soak))
-    assert set(now) == set(figures.BLOCKS), "each generator has its block in the docs"
+    bench, soak, others = _results()
+    now, fresh = _blocks(text), _blocks(figures.render_doc(text, bench, soak, others))
+    assert set(now) == set(figures.BLOCKS) | set(figures.OWN_RESULT_BLOCKS), "each generator has its block"
     stale = sorted(name for name in now if now[name] != fresh[name])
     assert not stale, "docs/performance.md blocks %s are stale: run benchmarks/update_docs.py" % stale
 
@@ -36,11 +37,15 @@ def test_every_generated_block_matches_its_result_file() -> None:
 def test_a_changed_result_changes_the_docs() -> None:
     """The check can fail: one measured figure changed in the result gives different text."""
     text = DOC.read_text()
-    bench, soak = _results()
+    bench, soak, others = _results()
     changed = copy.deepcopy(bench)
     thirty = next(r for r in changed["e2e"] if r["mode"] == "30 Hz")
     thirty["latency_ms"]["median"] += 1.0
-    assert figures.render_doc(text, changed, soak) != figures.render_doc(text, bench, soak)
+    assert figures.render_doc(text, changed, soak, others) != figures.render_doc(text, bench, soak, others)
+    points = copy.deepcopy(others["points"])
+    points["points"][0]["depth_to_msg_ms"]["median"] += 1.0
+    before = figures.render_doc(text, bench, soak, others)
+    assert figures.render_doc(text, bench, soak, {"points": points}) != before
 
 
 def test_update_script_check_mode() -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from .report import render
-from .run import DEFAULT_E2E_MODES, log, run_bench
+from .run import DEFAULT_E2E_MODES, log, run_bench, run_points_only
 
 DESCRIPTION = "what this machine does with FastDepth, in one JSON + one table"
 
@@ -56,6 +56,10 @@ def add_bench_args(p: argparse.ArgumentParser) -> None:
                    help="skip the transport-floor run (a relay node without model)")
     p.add_argument("--e2e-param", action="append", default=[], metavar="NAME:=VALUE",
                    help="extra depth_node parameter (repeatable)")
+    p.add_argument("--no-points", action="store_true", help="skip the depth/points cost")
+    p.add_argument("--points-only", action="store_true",
+                   help="only the depth/points cost (224x224 and 640x480 grids, strides 1, 2, 4) and the "
+                        "node's default per-frame pipeline (--e2e-model); seconds, no DDS")
     p.add_argument("--peak-size", type=int, default=1024, help="square MatMul size for the peak")
     p.add_argument("--label", default="", help="machine label stored in the result")
 
@@ -72,7 +76,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.quick:
         args.runs, args.warmup, args.profile_runs = min(args.runs, 10), min(args.warmup, 2), 5
         args.e2e_seconds, args.peak_size = min(args.e2e_seconds, 3.0), min(args.peak_size, 256)
-    results = run_bench(args)
+    results = run_points_only(args) if args.points_only else run_bench(args)
     text = render(results)
     print(text)
     if args.out:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from .report import markdown_table
 
@@ -86,8 +86,8 @@ def paper_vs_package(bench: Result, soak: Result) -> str:
     rows: List[Sequence[object]] = [list(r) for r in PAPER_ROWS]
     label = "%s (this run), %d cores" % (bench["machine"]["cpu_model"], bench["machine"]["usable_cpus"])
     for runtime, threads, what in (
-        (ORT_CPU, 2, "ONNX Runtime CPU, 2 threads (node default)"),
-        (NO_SPIN, 2, "ONNX Runtime CPU, 2 threads, spinning off (`ort_allow_spinning:=false`)"),
+        (ORT_CPU, 2, "ONNX Runtime CPU, 2 threads, ORT's default spinning (`ort_allow_spinning:=true`)"),
+        (NO_SPIN, 2, "ONNX Runtime CPU, 2 threads, spinning off (the node's default)"),
         (ORT_CPU, 1, "ONNX Runtime CPU, 1 thread"),
     ):
         row = _latency(bench, "reference", runtime, threads)
@@ -374,6 +374,45 @@ def time_budget(bench: Result, soak: Result) -> str:
     return head + "\n\n" + markdown_table(["where", "ms", ""], rows)
 
 
+def points_cost(points: Result) -> str:
+    """depth/points per frame on the node's output grids, and the node-default pipeline
+    measured in the same run (``fastdepth-ros bench --points-only``)."""
+    m = points["machine"]
+    rows = []
+    for r in points["points"]:  # type: ignore[union-attr]
+        to_msg = r.get("depth_to_msg_ms", {})
+        rows.append([
+            "%d×%d" % (r["grid_hw"][1], r["grid_hw"][0]),
+            r["stride"],
+            "{:,}".format(r["points"]),
+            "%.2f" % (r["message_bytes"] / 2 ** 20),
+            _ms(r["backproject_ms"]["median"]),
+            _ms(to_msg.get("median")),
+            _ms(to_msg.get("p90")),
+        ])
+    table = markdown_table(["depth grid", "points_stride", "points", "MiB",
+                            "back-projection into a new array",
+                            "depth → the reused message, as the node (p50)", "(p90)"], rows)
+    text = ("`%s` (%s UTC, %s, %d usable cores, ORT %s, numpy %s; load average %.2f during the "
+            "point-cloud runs): ms per frame, medians of %d runs.\n\n%s"
+            % (points["_file"], points["started_utc"], m["cpu_model"], m["usable_cpus"], m["onnxruntime"],
+               m["numpy"], points["loadavg_points"][0], points["points"][0]["backproject_ms"]["n"], table))
+    pipe = points.get("pipeline_default")
+    if pipe:
+        st = pipe["stages_ms"]
+        text += ("\n\nIn the same run, the node's per-frame work with its default engine settings "
+                 "(`intra_op_threads: 0`, `ort_allow_spinning: false`; 640×480 rgb8, no DDS; load "
+                 "average %.2f): total %s ms p50, of which inference %s ms."
+                 % (points["loadavg_pipeline"][0], _ms(st["total"]["median"]),
+                    _ms(st["inference"]["median"])))
+    return text
+
+
+#: blocks generated from a result file of their own: name -> (result name, function)
+OWN_RESULT_BLOCKS: Dict[str, Tuple[str, Callable[[Result], str]]] = {
+    "points-cost": ("points", points_cost),
+}
+
 BLOCKS: Dict[str, Callable[[Result, Result], str]] = {
     "machine": machine,
     "paper-vs-package": paper_vs_package,
@@ -400,12 +439,17 @@ def load(path: Path, root: Path) -> Result:
     return result
 
 
-def render_doc(text: str, bench: Result, soak: Result) -> str:
-    """``text`` with every figures block regenerated (unknown names raise KeyError)."""
+def render_doc(text: str, bench: Result, soak: Result, others: Optional[Dict[str, Result]] = None) -> str:
+    """``text`` with every figures block regenerated (unknown names raise KeyError);
+    ``others`` holds the result files of :data:`OWN_RESULT_BLOCKS` by result name."""
+
+    def block(name: str) -> str:
+        if name in OWN_RESULT_BLOCKS:
+            key, fn = OWN_RESULT_BLOCKS[name]
+            return fn((others or {})[key])
+        return BLOCKS[name](bench, soak)
+
     return _BLOCK.sub(
-        lambda m: (
-            "<!-- figures:%s -->\n%s\n<!-- /figures -->"
-            % (m.group("name"), BLOCKS[m.group("name")](bench, soak))
-        ),
+        lambda m: "<!-- figures:%s -->\n%s\n<!-- /figures -->" % (m.group("name"), block(m.group("name"))),
         text,
     )

@@ -167,7 +167,7 @@ def render(results: Dict[str, object]) -> str:
     if peak:
         out.append("\nachievable peak (fp32 MatMul %s): %s" % (peak.get("shape"), ", ".join(
             "%s thr %.1f GMAC/s" % (t, v["gmacs_per_s"]) for t, v in peak.get("by_threads", {}).items())))
-    for key in ("pipeline", "pipeline_paced"):
+    for key in ("pipeline", "pipeline_paced", "pipeline_default"):
         pipe = results.get(key)
         if not pipe:
             continue
@@ -177,6 +177,16 @@ def render(results: Dict[str, object]) -> str:
             pipe["input_hw"][1], pipe["input_hw"][0], pipe["threads"], pipe.get("allow_spinning"), cadence))
         out.append(markdown_table(["stage", "median", "p90", "p99"],
                                   [[k, v.get("median"), v.get("p90"), v.get("p99")] for k, v in st.items()]))
+    points = results.get("points", [])
+    if points:
+        out.append("\ndepth/points per frame (ms: back-projection into a new array; depth -> the "
+                   "node's reused PointCloud2 message)")
+        out.append(markdown_table(
+            ["grid", "stride", "points", "MiB", "backproject med", "to msg med", "to msg p90"],
+            [["%dx%d" % (r["grid_hw"][1], r["grid_hw"][0]), r["stride"], r["points"],
+              r["message_bytes"] / 2 ** 20, r["backproject_ms"].get("median"),
+              r.get("depth_to_msg_ms", {}).get("median"), r.get("depth_to_msg_ms", {}).get("p90")]
+             for r in points]))
     e2e = results.get("e2e", [])
     if e2e:
         out.append("\nnode end to end (640x480 rgb8 + camera_info -> depth + depth/camera_info)")

@@ -118,9 +118,45 @@ def run_bench(args: argparse.Namespace) -> Dict[str, object]:
         e2e_spec = [s for s in specs if s.label == args.e2e_model]
         if e2e_spec and not args.no_e2e:
             results.update(_pipeline_stages(args, e2e_spec[0].path))
+        if not args.no_points:
+            from .points import points_cost
+
+            load["points"] = loadavg()
+            log("depth/points cost: grids 224x224, 640x480; strides 1, 2, 4")
+            results["points"] = points_cost(args.runs, args.warmup)
         if not args.no_e2e:
             load["e2e"] = loadavg()
             results["e2e"] = _e2e(args, specs, latency, notes)
+    machine["loadavg_end"] = loadavg()
+    results["wall_s"] = round(time.time() - t_start, 1)
+    return results
+
+
+def run_points_only(args: argparse.Namespace) -> Dict[str, object]:
+    """``--points-only``: the depth/points cost and the node-default pipeline of the
+    ``--e2e-model`` (the shipped one by default), with the usual header."""
+    from .points import run_points_bench
+
+    t_start = time.time()
+    machine = machine_info()
+    notes: List[str] = []
+    results: Dict[str, object] = {
+        "tool": "fastdepth-ros bench --points-only",
+        "label": args.label or machine_label(machine),
+        "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t_start)),
+        "settings": {k: v for k, v in vars(args).items() if k != "func"},
+        "machine": machine,
+        "notes": notes,
+    }
+    with tempfile.TemporaryDirectory(prefix="fdbench_") as tmp:
+        args.models = args.e2e_model if args.e2e_model in ("shipped", "reference") else ""
+        args.model = [] if args.models else ["e2e=%s" % args.e2e_model]
+        specs = _specs(args, tmp, notes)
+        path = specs[0].path if specs else None
+        if path is None:
+            notes.append("node-default pipeline skipped: model %r not available" % args.e2e_model)
+        log("depth/points cost%s" % (", then the node-default pipeline of %s" % path if path else ""))
+        results.update(run_points_bench(args.runs, args.warmup, path))
     machine["loadavg_end"] = loadavg()
     results["wall_s"] = round(time.time() - t_start, 1)
     return results
