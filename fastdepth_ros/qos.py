@@ -119,10 +119,13 @@ class Endpoints:
         self._resolved.setdefault(key, sub.qos_profile)
         return sub
 
-    def publisher(self, msg_type: Any, topic: str, qos: QoSProfile) -> Any:
+    def publisher(self, msg_type: Any, topic: str, qos: QoSProfile, lifecycle: bool = False) -> Any:
+        """``lifecycle``: a LifecyclePublisher (rclpy.lifecycle), which publishes only while
+        the node is active but keeps the topic in the graph."""
         key = ("publisher", topic)
         label = "publisher %s" % self._node.resolve_topic_name(topic)
-        pub = self._node.create_publisher(
+        create = self._node.create_lifecycle_publisher if lifecycle else self._node.create_publisher
+        pub = create(
             msg_type, topic, self._resolved.get(key, qos),
             event_callbacks=self._events.for_publisher(label),
             qos_overriding_options=self._options(key),
