@@ -269,7 +269,7 @@ class DepthNode(Node):
         self._slot: LatestSlot[Tuple[Any, float]] = LatestSlot()
         self._image_sub: Any = None
         self._info_sub: Any = None
-        self._timers: List[Any] = []
+        self._work_timers: List[Any] = []
         self.add_on_set_parameters_callback(self._on_parameters)
         # A failed background load sets model_path back on the executor thread (where
         # parameter changes belong); the loader thread only triggers this.
@@ -285,8 +285,9 @@ class DepthNode(Node):
         # diagnostic_updater's status names: "<fully qualified name without the leading />: task"
         self._status_prefix = self.get_fully_qualified_name().lstrip("/") + ": "
         self._diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
+        self._steady = Clock(clock_type=ClockType.STEADY_TIME)
         self._diag_timer = self.create_timer(self._diagnostic_period_s, self._publish_diagnostics,
-                                             clock=Clock(clock_type=ClockType.STEADY_TIME))
+                                             clock=self._steady)
         if not self.managed:
             self._configure()
             self._activate()
@@ -376,10 +377,10 @@ class DepthNode(Node):
         self._worker = threading.Thread(target=self._work, name="fastdepth_worker", daemon=True)
         self._worker.start()
         self._active = True
-        steady = Clock(clock_type=ClockType.STEADY_TIME)
-        self._timers = []
+        self._work_timers = []
         if self._lazy:
-            self._timers.append(self.create_timer(LAZY_CHECK_PERIOD_S, self._update_lazy, clock=steady))
+            self._work_timers.append(self.create_timer(LAZY_CHECK_PERIOD_S, self._update_lazy,
+                                                       clock=self._steady))
             self._update_lazy()
         else:
             self._subscribe_image()
@@ -396,9 +397,9 @@ class DepthNode(Node):
         """Stop work: no image or camera_info subscription, no worker.  The publishers (and
         /diagnostics) stay; the model and its loader stay until cleanup."""
         self._active = False
-        for timer in self._timers:
+        for timer in self._work_timers:
             self.destroy_timer(timer)
-        self._timers = []
+        self._work_timers = []
         self._unsubscribe_image()
         self._stop_worker()
         for attr in ("_info_sub",):
