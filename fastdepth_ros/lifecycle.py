@@ -7,16 +7,23 @@ decides when the model loads and when the node works:
 
 * configure: load the model and build the ONNX Runtime session (where a TensorRT engine is
   built: minutes on a first Jetson start, better done before the flight than on the
-  first frame);
-* activate: create publishers and subscriptions, start the worker and diagnostics;
-* deactivate: stop work (image and camera_info unsubscribed, worker joined, publishers gone);
-* cleanup: free the session (GPU memory);
-* shutdown: from any state, as cleanup.
+  first frame), start the model loader (runtime ``model_path`` changes) and create the
+  output topics as lifecycle publishers, so they stay in the graph while inactive;
+* activate: activate the publishers, subscribe camera_info (and the image, or lazily),
+  start the worker;
+* deactivate: stop work (image and camera_info unsubscribed, worker joined); the model,
+  its loader and the topics stay, so a ``model_path`` change while inactive still loads;
+* cleanup: free the session (GPU memory), stop the loader, remove the output topics;
+* shutdown (from any state) and error handling: the same teardown to unconfigured.
+
+``/diagnostics`` is published in every state: level OK with the state as the message
+outside ``active`` (``DepthNode.collect_statuses``).
 
 A failed configure (missing model, bad parameter, a bad ``qos_overrides`` value: all checked
 there) returns FAILURE with the reason logged (one ERROR line), and the node stays
-unconfigured (ready for a corrected configure).  A failed activate is logged the same way,
-undone, and returns FAILURE (the node stays inactive).
+unconfigured (ready for a corrected configure).  Parameters set while unconfigured are the
+ones configure uses.  A failed activate is logged the same way, undone, and returns FAILURE
+(the node stays inactive).
 """
 
 from __future__ import annotations
@@ -48,33 +55,38 @@ class LifecycleDepthNode(DepthNode, LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        result = super().on_activate(state)  # the lifecycle publishers
+        if result != TransitionCallbackReturn.SUCCESS:
+            return result
         try:
             self._activate()
         except (ValueError, RuntimeError, ParameterException) as exc:  # rcl refusing an endpoint
             # without this, rclpy runs on_error and the node drops to unconfigured, unexplained
             self.get_logger().error("activate failed: %s" % exc)
             self._deactivate()
+            super().on_deactivate(state)
             return TransitionCallbackReturn.FAILURE
         return TransitionCallbackReturn.SUCCESS
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._deactivate()
-        return TransitionCallbackReturn.SUCCESS
+        self._deactivate()  # the worker first: it must not publish on deactivated publishers
+        return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._cleanup()
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        if self._active:
-            self._deactivate()
-        self._cleanup()
+        self._teardown()
+        self._finalized = True
+        self.get_logger().info("shut down (finalized): model freed, output topics removed")
         return TransitionCallbackReturn.SUCCESS
 
     def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
-        if self._active:
-            self._deactivate()
-        self._cleanup()
+        """A transition raised: back to unconfigured (SUCCESS), ready for a new configure."""
+        self.get_logger().error("error during a lifecycle transition (from %s): back to unconfigured"
+                                % state.label)
+        self._teardown()
         return TransitionCallbackReturn.SUCCESS
 
 

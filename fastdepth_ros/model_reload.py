@@ -9,7 +9,10 @@ over; one loader thread builds the engine, and the caller is told the outcome th
 failure, puts ``model_path`` back to the model that still runs).
 
 Requests replace each other like frames in the node's slot: while one model loads, only
-the newest further request is kept.  Nothing here imports ROS.
+the newest further request is kept.  A stopped loader refuses requests
+(:class:`LoaderStopped`) instead of queueing them where no thread will ever take them: the
+caller must be able to tell its user "not loaded" rather than read back a path that never
+runs.  Nothing here imports ROS.
 """
 
 from __future__ import annotations
@@ -20,6 +23,10 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from .latest import LatestSlot
+
+
+class LoaderStopped(RuntimeError):
+    """A request to a loader that was stopped: nothing will load it."""
 
 
 @dataclass
@@ -46,24 +53,31 @@ class ModelReloader:
         self._started_s = 0.0
         self._finished = 0  # requests taken from the slot and done
         self._wanted = ""  # the newest request
+        self._stopped = False
         self.last: Optional[ReloadOutcome] = None
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def request(self, model_path: str) -> None:
-        """Queue ``model_path`` for loading (replacing a request not yet started)."""
+        """Queue ``model_path`` for loading (replacing a request not yet started).
+
+        Raises :class:`LoaderStopped` once :meth:`stop` was called (checked under the lock
+        that ``stop`` takes, so a request cannot slip in between)."""
         with self._lock:
+            if self._stopped:
+                raise LoaderStopped("the model loader is stopped (node not configured); not loading %s"
+                                    % (model_path or "the package's model"))
             self._wanted = model_path
-        self._requests.put(model_path)
+            self._requests.put(model_path)
 
     @property
     def busy(self) -> bool:
         """A load is running or waiting (requests made minus those replaced unstarted or
         finished; counted so there is no gap between a request leaving the slot and its
-        load starting)."""
+        load starting).  False once stopped: nothing more will finish."""
         dropped = self._requests.dropped_count
         with self._lock:
-            return self._requests.put_count - dropped > self._finished
+            return not self._stopped and self._requests.put_count - dropped > self._finished
 
     def state(self, now_s: Optional[float] = None) -> str:
         """One line for diagnostics: what is loading (and for how long) or the last outcome."""
@@ -71,6 +85,9 @@ class ModelReloader:
         busy = self.busy
         with self._lock:
             loading, started, last, wanted = self._loading, self._started_s, self.last, self._wanted
+            stopped = self._stopped
+        if stopped:
+            return "stopped"
         if loading is not None:
             return "loading %s (%.1f s so far)" % (loading or "the package's model", now_s - started)
         if busy:
@@ -105,7 +122,10 @@ class ModelReloader:
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """No further loads; waits up to ``timeout_s`` for a running one (an ORT session
-        build cannot be interrupted; the thread is a daemon and dies with the process)."""
+        build cannot be interrupted; the thread is a daemon and dies with the process).
+        Later requests raise :class:`LoaderStopped`."""
+        with self._lock:
+            self._stopped = True
         self._requests.close()
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout=timeout_s)

@@ -57,7 +57,7 @@ from .imaging import (
     to_rgb8,
 )
 from .latest import LatestSlot
-from .model_reload import ModelReloader, ReloadOutcome
+from .model_reload import LoaderStopped, ModelReloader, ReloadOutcome
 from .pipeline import MAX_OUTPUT_PIXELS, DepthPipeline, PipelineConfig
 from .provider_check import load_checked
 from .resources import default_model_path
@@ -69,13 +69,24 @@ NODE_NAME = "fastdepth"
 # latency path (depth/camera_info derivation + publish, depth/colored); "total" is receive ->
 # depth published, the latency a depth subscriber sees minus transport.  "points" (depth/points,
 # only while subscribed) is part of side_outputs, reported on its own from its first cloud.
-STAGES = ("queue", "convert", "preprocess", "inference", "postprocess", "publish", "side_outputs", "total")
+STAGES = ("queue", "convert", "info_wait", "preprocess", "inference", "postprocess", "publish",
+          "side_outputs", "total")
 PIPELINE_PARAMS = ("input_mode", "output_size", "output_encoding", "min_range_m", "max_range_m",
                    "focal_scaling", "canonical_focal_px", "rectify", "max_output_pixels")
 CAMERA_INFO_CACHE = q.CAMERA_INFO_DEPTH  # stamp-indexed camera_info kept for exact-stamp pairing
 DIAGNOSTIC_PERIOD_PARAM = "diagnostic_updater.period"  # diagnostic_updater's own parameter name
 LAZY_CHECK_PERIOD_S = 0.2  # how often subscriber counts are polled (portable to Humble)
 IDLE_MESSAGE = "idle: no subscribers"
+# The diagnostic tasks, in publishing order.  Outside the active state every one of them is
+# still published (an aggregator would otherwise mark them STALE, its verdict for silence)
+# at level OK with the lifecycle state as the message, as diagnostic_updater's Updater does
+# with its level-OK "Node starting up" placeholder and its broadcast() for suspended work.
+DIAGNOSTIC_TASKS = ("input", "depth output", "frame age", "latency", "engine", "camera_info", "qos")
+STATE_MESSAGES = {
+    "unconfigured": "unconfigured (lifecycle): no model loaded, not processing",
+    "inactive": "inactive (lifecycle): model loaded, not processing",
+    "finalized": "finalized (lifecycle): shut down",
+}
 
 
 def _float_range(lo: float, hi: float) -> List[FloatingPointRange]:
@@ -164,6 +175,12 @@ PARAMETERS: Dict[str, Tuple[Any, str, bool, Dict[str, Any]]] = {
                 "R = I and P of the depth grid. Models (D lengths, every coefficient used): %s; anything "
                 "else is an ERROR without depth/camera_info." % distortion_models_text(),
                 False, {"additional_constraints": "auto | true | false", "dynamic_typing": True}),
+    "camera_info_wait_ms": (10.0, "How long a frame whose exact-stamp camera_info has not arrived "
+                            "yet waits for it (image_transport's CameraPublisher sends the image "
+                            "first). Skipped while no camera_info was ever received or a newer one "
+                            "already arrived; on timeout the latest camera_info is used (counted in "
+                            "the camera_info diagnostic). 0 = never wait.", False,
+                            {"floating_point_range": _float_range(0.0, 1000.0)}),
     "publish_colored": (True, "Publish depth/colored (rgb8 colour map) while it has "
                         "subscribers; computed only then.", False, {}),
     "publish_points": (True, "Publish depth/points (organised PointCloud2, float32 x, y, z: the depth "
@@ -266,13 +283,27 @@ class DepthNode(Node):
         self._slot: LatestSlot[Tuple[Any, float]] = LatestSlot()
         self._image_sub: Any = None
         self._info_sub: Any = None
-        # publishers of an activation (None before the first: a failed one is undone safely)
-        self._depth_pub = self._depth_info_pub = self._colored_pub = self._diag_pub = None  # type: Any
-        self._timers: List[Any] = []
+        self._work_timers: List[Any] = []
         self.add_on_set_parameters_callback(self._on_parameters)
         # A failed background load sets model_path back on the executor thread (where
         # parameter changes belong); the loader thread only triggers this.
         self._revert_model_param = self.create_guard_condition(self._set_model_param_back)
+        self._depth_pub: Any = None  # created at configure, destroyed at cleanup
+        self._depth_info_pub: Any = None
+        self._colored_pub: Any = None
+        self._points_pub: Any = None
+        self._finalized = False
+        # /diagnostics lives as long as the node, in every lifecycle state (read-only
+        # parameters: the values at construction are the values for the node's life)
+        self._hardware_id = self._param("hardware_id")
+        self._diagnostic_period_s = float(self._param(DIAGNOSTIC_PERIOD_PARAM))
+        # "<fully qualified name without the leading />: task"; diagnostic_updater prefixes the
+        # bare node name, which two namespaced instances would share
+        self._status_prefix = self.get_fully_qualified_name().lstrip("/") + ": "
+        self._diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
+        self._steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self._diag_timer = self.create_timer(self._diagnostic_period_s, self._publish_diagnostics,
+                                             clock=self._steady)
         if not self.managed:
             self._configure()
             self._activate()
@@ -338,28 +369,28 @@ class DepthNode(Node):
         self._spellings: Dict[str, str] = {}  # non-ROS encoding spellings seen -> canonical
         self._spelling_window = ""
         self._max_latency_ms = float(p("max_latency_ms"))
-        self._hardware_id = p("hardware_id")
-        self._diagnostic_period_s = float(p(DIAGNOSTIC_PERIOD_PARAM))
-        # "<fully qualified name without the leading />: task"; diagnostic_updater prefixes the
-        # bare node name, which two namespaced instances would share
-        self._status_prefix = self.get_fully_qualified_name().lstrip("/") + ": "
         self._focal_scale: Optional[float] = None  # of the last published frame
         self._counts = {"published": 0, "colored": 0, "points": 0, "info_exact": 0, "info_latest": 0,
-                        "info_none": 0, "info_received": 0, "rectified": 0}
+                        "info_none": 0, "info_received": 0, "rectified": 0, "info_waited": 0,
+                        "info_wait_timeouts": 0}
         self._infos: OrderedDict = OrderedDict()  # (sec, nanosec) -> CameraInfo
         self._infos_lock = threading.Lock()
+        self._infos_arrived = threading.Condition(self._infos_lock)  # a frame waits for its info
+        self._info_wait_s = float(p("camera_info_wait_ms")) / 1e3
+        # Lifecycle publishers (plain ones in depth_node): created here so the node and its
+        # topics stay in the graph while inactive; they publish only while active.
+        out_qos, life = q.output_qos(), self.managed
+        self._depth_pub = self._endpoints.publisher(Image, topics.DEPTH_IMAGE, out_qos, life)
+        self._depth_info_pub = self._endpoints.publisher(CameraInfo, topics.DEPTH_CAMERA_INFO, out_qos, life)
+        self._colored_pub = self._endpoints.publisher(Image, topics.DEPTH_COLORED, out_qos, life)
+        self._points_pub = self._endpoints.publisher(PointCloud2, topics.DEPTH_POINTS, out_qos, life)
         # Threads last: a constructor that fails (or is interrupted) before here leaves none.
+        # The loader lives from configure to cleanup: a reload asked for while inactive loads.
         self._reloader = ModelReloader(self._load_engine, self._on_model_loaded)
 
     def _activate(self) -> None:
         """Publishers, the camera_info subscription, the worker and the timers; the image
         subscription now or, when lazy, as soon as an output has a subscriber."""
-        out_qos = q.output_qos()
-        self._depth_pub = self._endpoints.publisher(Image, topics.DEPTH_IMAGE, out_qos)
-        self._depth_info_pub = self._endpoints.publisher(CameraInfo, topics.DEPTH_CAMERA_INFO, out_qos)
-        self._colored_pub = self._endpoints.publisher(Image, topics.DEPTH_COLORED, out_qos)
-        self._points_pub = self._endpoints.publisher(PointCloud2, topics.DEPTH_POINTS, out_qos)
-        self._diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
         self._info_sub = self._endpoints.subscription(CameraInfo, topics.CAMERA_INFO, self._on_info,
                                                       q.input_qos(CAMERA_INFO_CACHE))
         self._slot = LatestSlot()
@@ -367,10 +398,10 @@ class DepthNode(Node):
         self._worker = threading.Thread(target=self._work, name="fastdepth_worker", daemon=True)
         self._worker.start()
         self._active = True
-        steady = Clock(clock_type=ClockType.STEADY_TIME)
-        self._timers = [self.create_timer(self._diagnostic_period_s, self._publish_diagnostics, clock=steady)]
+        self._work_timers = []
         if self._lazy:
-            self._timers.append(self.create_timer(LAZY_CHECK_PERIOD_S, self._update_lazy, clock=steady))
+            self._work_timers.append(self.create_timer(LAZY_CHECK_PERIOD_S, self._update_lazy,
+                                                       clock=self._steady))
             self._update_lazy()
         else:
             self._subscribe_image()
@@ -384,27 +415,46 @@ class DepthNode(Node):
         )
 
     def _deactivate(self) -> None:
-        """Stop work: no image subscription, no worker, no timers, no publishers."""
+        """Stop work: no image or camera_info subscription, no worker.  The publishers (and
+        /diagnostics) stay; the model and its loader stay until cleanup."""
         self._active = False
-        for timer in self._timers:
+        for timer in self._work_timers:
             self.destroy_timer(timer)
-        self._timers = []
+        self._work_timers = []
         self._unsubscribe_image()
-        self.stop()
+        self._stop_worker()
         for attr in ("_info_sub",):
             if getattr(self, attr) is not None:
                 self.destroy_subscription(getattr(self, attr))
                 setattr(self, attr, None)
-        for pub in (self._depth_pub, self._depth_info_pub, self._colored_pub, self._points_pub,
-                    self._diag_pub):
-            self.destroy_publisher(pub)
 
     def _cleanup(self) -> None:
-        """Free the model (the ONNX Runtime session and its GPU memory)."""
+        """Free the model (the ONNX Runtime session and its GPU memory), stop its loader and
+        take the output topics out of the graph."""
         if hasattr(self, "_reloader"):
             self._reloader.stop()
+        destroy = getattr(self, "destroy_lifecycle_publisher", self.destroy_publisher)
+        for attr in ("_depth_pub", "_depth_info_pub", "_colored_pub", "_points_pub"):
+            if getattr(self, attr, None) is not None:
+                destroy(getattr(self, attr))
+                setattr(self, attr, None)
         with self._pipeline_lock:
             self._pipeline = None
+
+    def _teardown(self) -> None:
+        """From any state to unconfigured: deactivate if active, then clean up (the lifecycle
+        node's shutdown and error handling both end here)."""
+        if self._active:
+            self._deactivate()
+        self._cleanup()
+
+    def lifecycle_state(self) -> str:
+        """'active', 'inactive', 'unconfigured' or 'finalized', as this node sees itself."""
+        if self._finalized:
+            return "finalized"
+        if self._active:
+            return "active"
+        return "inactive" if self._pipeline is not None else "unconfigured"
 
     # ------------------------------------------------------------------ lazy processing
 
@@ -485,12 +535,20 @@ class DepthNode(Node):
     def stop(self) -> None:
         """Stop the worker and the model loader (joins them); safe to call twice, and on a
         node whose constructor failed part way (rclpy's shutdown destroys such nodes too)."""
+        if hasattr(self, "_reloader"):
+            self._reloader.stop()
+        self._stop_worker()
+
+    def _stop_worker(self) -> None:
+        """Stop and join the worker (also wakes it from a camera_info wait)."""
         if hasattr(self, "_stop"):
             self._stop.set()
         if hasattr(self, "_slot"):
             self._slot.close()
-        if hasattr(self, "_reloader"):
-            self._reloader.stop()
+        arrived = getattr(self, "_infos_arrived", None)
+        if arrived is not None:
+            with arrived:
+                arrived.notify_all()
         worker = getattr(self, "_worker", None)
         if worker is not None and worker.is_alive() and threading.current_thread() is not worker:
             worker.join(timeout=10.0)
@@ -510,20 +568,42 @@ class DepthNode(Node):
 
     def _on_info(self, msg: CameraInfo) -> None:
         key = (msg.header.stamp.sec, msg.header.stamp.nanosec)
-        with self._infos_lock:
+        with self._infos_arrived:
             self._infos[key] = msg
             self._infos.move_to_end(key)
             while len(self._infos) > CAMERA_INFO_CACHE:
                 self._infos.popitem(last=False)
             self._counts["info_received"] += 1
+            self._infos_arrived.notify_all()
 
     def _camera_info_for(self, header: Any) -> Tuple[Optional[CameraInfo], bool]:
-        """The info with the image's stamp if cached, else the latest; (info, exact)."""
+        """The info with the image's stamp, else the latest; (info, exact).
+
+        image_transport's CameraPublisher sends the image first, so the matching info is
+        often a few ms behind: wait for it up to ``camera_info_wait_ms``, as an exact-time
+        synchronizer (depth_image_proc) would, but bounded.  No wait while no info was ever
+        received (a camera without camera_info costs nothing) or once a newer-stamped info
+        arrived (this frame's was lost or never sent; infos arrive in order)."""
         key = (header.stamp.sec, header.stamp.nanosec)
-        with self._infos_lock:
-            info = self._infos.get(key)
-            if info is not None:
-                return info, True
+        deadline: Optional[float] = None
+        with self._infos_arrived:
+            while True:
+                info = self._infos.get(key)
+                if info is not None:
+                    if deadline is not None:
+                        self._counts["info_waited"] += 1
+                    return info, True
+                if not self._infos or self._info_wait_s <= 0.0 or self._stop.is_set():
+                    break
+                if next(reversed(self._infos)) > key:
+                    break
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + self._info_wait_s
+                elif now >= deadline:
+                    self._counts["info_wait_timeouts"] += 1
+                    break
+                self._infos_arrived.wait(deadline - now)
             if self._infos:
                 return next(reversed(self._infos.values())), False
         return None, False
@@ -555,17 +635,21 @@ class DepthNode(Node):
                     raise ValueError(message)
                 if model_request == self._model_param and not self._reloader.busy:
                     model_request = None  # already running (also: set back after a failure)
-        except ValueError as exc:
+            if model_request is not None:
+                # last, so a refusal leaves every other change of this set unapplied
+                self._reloader.request(model_request)
+        except (ValueError, LoaderStopped) as exc:
             return SetParametersResult(successful=False, reason=str(exc))
         if pipeline_changes:
             with self._pipeline_lock:
                 self._pipeline = self._pipeline.replaced(**pipeline_changes)
         if model_request is not None:
-            self._reloader.request(model_request)
             self.get_logger().info("loading model %s in the background; the current model keeps serving"
                                    % (model_request or "(the package's model)"))
         if "max_input_pixels" in changes:
             self._max_input_pixels = int(changes["max_input_pixels"])
+        if "camera_info_wait_ms" in changes:
+            self._info_wait_s = float(changes["camera_info_wait_ms"]) / 1e3
         if "publish_colored" in changes:
             self._publish_colored = bool(changes["publish_colored"])
         if "publish_points" in changes:
@@ -590,6 +674,8 @@ class DepthNode(Node):
         """Loader thread: swap the new engine in, or report why not (never silent)."""
         if outcome.engine is not None:
             with self._pipeline_lock:
+                if self._pipeline is None:  # cleaned up meanwhile: configure loads model_path
+                    return
                 self._pipeline = self._pipeline.replaced(engine=outcome.engine)
                 self._model_param = outcome.request
             engine = outcome.engine
@@ -600,8 +686,11 @@ class DepthNode(Node):
             return
         self._engine_errors.report("model reload failed: %s" % outcome.error, kind="model")
         # not throttled: one line per request, which a person (or a script) made
+        with self._pipeline_lock:
+            pipeline = self._pipeline
         self.get_logger().error("model reload failed, keeping the current model %s: %s"
-                                % (self._pipeline.engine.model_path, outcome.error))
+                                % (pipeline.engine.model_path if pipeline is not None else "(none)",
+                                   outcome.error))
         if not outcome.superseded:
             self._revert_model_param.trigger()
 
@@ -643,6 +732,7 @@ class DepthNode(Node):
         t_converted = time.perf_counter()
         header = msg.header
         info, exact = self._camera_info_for(header)
+        t_paired = time.perf_counter()
         with self._pipeline_lock:  # a snapshot: a reload or reconfigure swaps, never mutates
             pipeline = self._pipeline
             if pipeline is None:
@@ -691,6 +781,7 @@ class DepthNode(Node):
         timings = {
             "queue": (t_start - received_s) * 1e3,
             "convert": (t_converted - t_start) * 1e3,
+            "info_wait": (t_paired - t_converted) * 1e3,
             "publish": (t_depth_out - t_processed) * 1e3,
             "side_outputs": (t_side_out - t_depth_out) * 1e3,
             # what a depth subscriber waits for: receive -> depth handed to DDS
@@ -768,11 +859,17 @@ class DepthNode(Node):
         """One update of every diagnostic task (also used by tests without DDS)."""
         now = time.monotonic()
         prefix = self._status_prefix
+        state = self.lifecycle_state()
+        if state in ("unconfigured", "finalized"):  # nothing loaded: the state is all there is
+            return [dg.Status(prefix + task, dg.OK, STATE_MESSAGES[state]) for task in DIAGNOSTIC_TASKS]
         idle = self.idle
+        inactive = state == "inactive"
 
         def idle_ok(status: dg.Status) -> None:
-            """Lazy and unobserved: no input is expected, none is an error."""
-            if idle:
+            """Lazy and unobserved, or inactive: no input is expected, none is an error."""
+            if inactive:
+                status.level, status.message = dg.OK, STATE_MESSAGES[state]
+            elif idle:
                 status.level, status.message = dg.OK, IDLE_MESSAGE
 
         mismatches = self._endpoints.mismatches()  # peers whose QoS cannot match, from the graph
@@ -819,6 +916,8 @@ class DepthNode(Node):
         lat = dg.Status(prefix + "latency")
         self._stats.run(lat, "total", self._max_latency_ms)
         lat.add("Maximum acceptable total p95 (ms)", self._max_latency_ms)
+        if inactive:
+            idle_ok(lat)
 
         eng = dg.Status(prefix + "engine")
         eng.add("Execution provider", engine.provider)
@@ -850,11 +949,15 @@ class DepthNode(Node):
             received = self._counts["info_received"]
         info.add("camera_info received", received)
         info.add("Paired by exact stamp", self._counts["info_exact"])
+        info.add("Of these, after waiting for it (camera_info_wait_ms)", self._counts["info_waited"])
         info.add("Paired with latest (no exact stamp)", self._counts["info_latest"])
+        info.add("Of these, after waiting camera_info_wait_ms in vain", self._counts["info_wait_timeouts"])
         info.add("Depth without camera_info (none received yet)", self._counts["info_none"])
-        info.add("Topic", self._info_sub.topic_name)
-        if received == 0 and not idle:
+        info.add("Topic", _resolve(self, topics.CAMERA_INFO))
+        if received == 0 and not idle and not inactive:
             info.merge(dg.WARN, "No camera_info received; depth is published without depth/camera_info.")
+        if inactive:
+            idle_ok(info)
         self._info_errors.run(info)
 
         qos = dg.Status(prefix + "qos", message="All endpoints QoS-compatible with their peers.")

@@ -199,9 +199,12 @@ class Endpoints:
         self._created[("subscription", topic)] = sub
         return sub
 
-    def publisher(self, msg_type: Any, topic: str, qos: QoSProfile) -> Any:
+    def publisher(self, msg_type: Any, topic: str, qos: QoSProfile, lifecycle: bool = False) -> Any:
+        """``lifecycle``: a LifecyclePublisher (rclpy.lifecycle), which publishes only while
+        the node is active but keeps the topic in the graph."""
         label = "publisher %s" % self._node.resolve_topic_name(topic)
-        pub = self._node.create_publisher(
+        create = self._node.create_lifecycle_publisher if lifecycle else self._node.create_publisher
+        pub = create(
             msg_type, topic, self.resolve("publisher", topic, qos),
             event_callbacks=self._events.for_publisher(label),
         )

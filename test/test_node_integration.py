@@ -6,8 +6,8 @@
   ``qos_overrides`` parameter makes the camera_info subscription reliable, which cannot
   match that publisher: a diagnostic WARN names the endpoint and the policy;
 * the managed variant ``depth_lifecycle_node`` driven through its lifecycle services:
-  nothing before configure, model loaded at configure, topics only while active,
-  re-configurable after cleanup.
+  nothing before configure, model loaded and topics created at configure, work only
+  while active, topics gone after cleanup, re-configurable after cleanup.
 """
 
 from __future__ import annotations
@@ -164,9 +164,11 @@ def test_lifecycle_node_through_its_services(shipped_model: Path) -> None:
 
         assert _lifecycle(client, node, "deactivate") == "inactive"
         assert wait_for(lambda: client.image_pub.get_subscription_count() == 0, 10.0)
-        assert wait_for(lambda: client._depth_sub.get_publisher_count() == 0, 10.0)
+        # lifecycle publishers: the topics stay in the graph while inactive, until cleanup
+        assert client._depth_sub.get_publisher_count() == 1
 
         assert _lifecycle(client, node, "cleanup") == "unconfigured"
+        assert wait_for(lambda: client._depth_sub.get_publisher_count() == 0, 10.0)
         # a second life: configure and activate again (QoS override parameters already declared)
         assert _lifecycle(client, node, "configure") == "inactive"
         assert _lifecycle(client, node, "activate") == "active"

@@ -1,0 +1,241 @@
+"""The lifecycle node the ROS way, against the real ``depth_lifecycle_node`` process (issues 23, 25):
+
+* fault 1 of issue 23: a ``model_path`` change after deactivate -> activate loads and runs
+  the new model (the loader lives from configure to cleanup; it used to die at deactivate,
+  leaving the parameter reading the new path while the old model ran); a failing load
+  after the cycle sets ``model_path`` back;
+* a failing configure returns FAILURE and leaves the node unconfigured; parameters set
+  while unconfigured are the ones configure uses;
+* the output topics exist from configure to cleanup (lifecycle publishers), and
+  ``/diagnostics`` reports every state, level OK with the state as the message;
+* the ``shutdown`` transition from active: finalized, topics gone, a clean exit.
+
+Expected depths come from the offline pipeline on the same frame (no camera_info, so no
+focal scaling), not from the node.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any, Optional, Tuple
+
+import numpy as np
+import pytest
+from ros_harness import (
+    Client,
+    NodeProcess,
+    input_qos_args,
+    isolate_dds,
+    scene_rgb8,
+    served,
+    status_values,
+    wait_for,
+)
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+pytest.importorskip("rclpy", reason="rclpy not installed (scripts/venv.sh runtime,ros,test)")
+pytest.importorskip("onnx", reason="onnx not installed (scripts/venv.sh runtime,ros,test)")
+
+import fault_models  # noqa: E402  (needs onnx)
+
+OK, ERROR = 0, 2
+TASKS = ("input", "depth output", "frame age", "latency", "engine", "camera_info", "qos")
+
+
+def _change(client: Client, node: str, transition: str) -> Tuple[bool, str]:
+    """ChangeState by name (the shutdown id depends on the state), then GetState:
+    (transition succeeded, state label)."""
+    from lifecycle_msgs.msg import Transition
+    from lifecycle_msgs.srv import ChangeState, GetState
+
+    ids = {"configure": Transition.TRANSITION_CONFIGURE, "activate": Transition.TRANSITION_ACTIVATE,
+           "deactivate": Transition.TRANSITION_DEACTIVATE, "cleanup": Transition.TRANSITION_CLEANUP,
+           "shutdown_active": Transition.TRANSITION_ACTIVE_SHUTDOWN}
+    success = True
+    if transition:
+        change = client.node.create_client(ChangeState, node + "/change_state")
+        try:
+            assert change.wait_for_service(timeout_sec=20.0), "no lifecycle services"
+            future = change.call_async(ChangeState.Request(transition=Transition(id=ids[transition])))
+            assert wait_for(future.done, 60.0), "change_state %s timed out" % transition
+            success = bool(future.result().success)
+        finally:
+            client.node.destroy_client(change)
+    get = client.node.create_client(GetState, node + "/get_state")
+    try:
+        assert get.wait_for_service(timeout_sec=20.0), "no lifecycle services"
+        future = get.call_async(GetState.Request())
+        assert wait_for(future.done, 20.0)
+        return success, future.result().current_state.label
+    finally:
+        client.node.destroy_client(get)
+
+
+def _get_parameter(client: Client, node: str, name: str) -> Any:
+    from rcl_interfaces.srv import GetParameters
+    from rclpy.parameter import parameter_value_to_python
+
+    cli = client.node.create_client(GetParameters, node + "/get_parameters")
+    try:
+        assert cli.wait_for_service(timeout_sec=10.0)
+        future = cli.call_async(GetParameters.Request(names=[name]))
+        assert wait_for(future.done, 10.0), "get_parameters timed out"
+        return parameter_value_to_python(future.result().values[0])
+    finally:
+        client.node.destroy_client(cli)
+
+
+def _status(client: Client, suffix: str, since: float, pred=lambda s: True, timeout_s: float = 10.0) -> Any:
+    """The first of our node's statuses named ``...suffix`` received after ``since`` that
+    satisfies ``pred`` (polled until ``timeout_s``)."""
+    def find() -> Optional[Any]:
+        for s in client.statuses(since):
+            if s.name.endswith(": " + suffix) and pred(s):
+                return s
+        return None
+    return wait_for(find, timeout_s)
+
+
+def _all_tasks_say(client: Client, since: float, text: str) -> bool:
+    """Every diagnostic task of the node published at level OK with ``text`` in its message."""
+    return all(_status(client, task, since, lambda s: s.level[0] == OK and text in s.message) is not None
+               for task in TASKS)
+
+
+def _offline_depth(model: Path, rgb: np.ndarray) -> np.ndarray:
+    """The depth the node must publish for ``rgb`` without camera_info (no focal scaling),
+    computed by the package's pipeline in this process, with the node's default settings."""
+    from fastdepth_ros.engine import Engine, EngineConfig
+    from fastdepth_ros.pipeline import DepthPipeline, PipelineConfig
+
+    engine = Engine(str(model), EngineConfig(providers=["cpu"], warmup_runs=0))
+    return DepthPipeline(engine, PipelineConfig()).process(rgb, None).depth
+
+
+def _depth_array(msg: Any) -> np.ndarray:
+    from fastdepth_ros.imaging import image_to_numpy
+
+    return np.asarray(image_to_numpy(msg), dtype=np.float32)
+
+
+def _start(ns: str, params: list) -> Tuple[NodeProcess, Client]:
+    env = isolate_dds()
+    proc = NodeProcess(
+        params + ["-r", "__ns:=%s" % ns, "-r", "image:=%s/cam/image_raw" % ns,
+                  "-r", "camera_info:=%s/cam/camera_info" % ns,
+                  "-p", "diagnostic_updater.period:=0.5"] + input_qos_args(ns + "/cam/image_raw"),
+        env, script="depth_lifecycle_node",
+    )
+    try:
+        return proc, Client(ns, ns + "/cam/image_raw", ns + "/cam/camera_info")
+    except Exception:
+        proc.close()
+        raise
+
+
+def test_model_reload_after_deactivate_activate_runs_the_new_model(shipped_model: Path,
+                                                                   tmp_path: Path) -> None:
+    """Issue 23 fault 1: before the fix the loader thread died at deactivate; the set was
+    accepted, model_path read back the new file and the old model kept running."""
+    new_model = fault_models.mean_depth(tmp_path / "mean_depth.onnx")
+    bad_model = str(fault_models.uint8_input(tmp_path / "uint8_input.onnx"))
+    rgb = scene_rgb8()
+    want_old, want_new = _offline_depth(shipped_model, rgb), _offline_depth(new_model, rgb)
+    assert not np.allclose(want_old, want_new, rtol=1e-3), "the two models must tell apart"
+    ns = "/fdlcreload_%d" % os.getpid()
+    node = ns + "/fastdepth"
+    proc, client = _start(ns, ["-p", "model_path:=%s" % shipped_model])
+    try:
+        assert _change(client, node, "configure") == (True, "inactive"), proc.output()
+        assert _change(client, node, "activate") == (True, "active")
+        assert client.wait_subscribed(20.0), proc.output()
+        depth = served(client, rgb)
+        assert depth is not None, proc.output()
+        np.testing.assert_allclose(_depth_array(depth), want_old, rtol=1e-4, atol=1e-5)
+
+        assert _change(client, node, "deactivate") == (True, "inactive")
+        assert _change(client, node, "activate") == (True, "active")
+        assert client.wait_subscribed(20.0), proc.output()
+
+        since = time.perf_counter()
+        results = client.set_parameters(node, model_path=str(new_model))
+        assert results[0].successful, results[0].reason
+        engine = _status(client, "engine", since,
+                         lambda s: status_values(s).get("Model path") == str(new_model), timeout_s=60.0)
+        assert engine is not None, "the new model never runs; node output:\n" + proc.output()[-3000:]
+        assert "loaded %s" % new_model in status_values(engine)["Model reload"]
+        depth = served(client, rgb)
+        assert depth is not None, proc.output()
+        np.testing.assert_allclose(_depth_array(depth), want_new, rtol=1e-4, atol=1e-5)
+
+        # a load that fails after the cycle: reported, and model_path names the model that runs
+        since = time.perf_counter()
+        assert client.set_parameters(node, model_path=bad_model)[0].successful
+        failed = _status(client, "engine", since,
+                         lambda s: s.level[0] == ERROR and "model reload failed" in s.message, timeout_s=60.0)
+        assert failed is not None and bad_model in failed.message, proc.output()[-3000:]
+        assert wait_for(lambda: _get_parameter(client, node, "model_path") == str(new_model), 20.0)
+        depth = served(client, rgb)
+        np.testing.assert_allclose(_depth_array(depth), want_new, rtol=1e-4, atol=1e-5)
+        assert proc.alive() and "Traceback" not in proc.output()
+    finally:
+        client.close()
+        proc.close()
+
+
+def test_failed_configure_unconfigured_parameters_topics_diagnostics_and_shutdown(
+        shipped_model: Path, tmp_path: Path) -> None:
+    """Issue 25's lifecycle promises and issue 23's "lifecycle the ROS way", one node life."""
+    missing = tmp_path / "no_such_model.onnx"
+    ns = "/fdlcstates_%d" % os.getpid()
+    node = ns + "/fastdepth"
+    proc, client = _start(ns, ["-p", "model_path:=%s" % missing])
+    try:
+        assert _change(client, node, "") == (True, "unconfigured"), proc.output()
+        # unconfigured: /diagnostics already reports, every task OK and saying so
+        assert _all_tasks_say(client, 0.0, "unconfigured"), proc.output()
+
+        # a configure that fails: FAILURE, still unconfigured, the reason in the log
+        assert _change(client, node, "configure") == (False, "unconfigured")
+        assert wait_for(lambda: "configure failed" in proc.output() and str(missing) in proc.output(), 10.0)
+        assert client._depth_sub.get_publisher_count() == 0
+
+        # parameters set while unconfigured are the ones configure uses
+        results = client.set_parameters(node, model_path=str(shipped_model), output_encoding="16UC1")
+        assert all(r.successful for r in results), [r.reason for r in results]
+        since = time.perf_counter()
+        assert _change(client, node, "configure") == (True, "inactive"), proc.output()[-3000:]
+        engine = _status(client, "engine", since,
+                         lambda s: status_values(s).get("Model path") == str(shipped_model))
+        assert engine is not None, proc.output()[-3000:]
+
+        # inactive: the output topics are in the graph (nothing published), the work
+        # statuses say "inactive" at level OK
+        assert wait_for(lambda: client._depth_sub.get_publisher_count() == 1, 10.0)
+        assert wait_for(lambda: client._info_sub.get_publisher_count() == 1, 10.0)
+        assert client.image_pub.get_subscription_count() == 0
+        since = time.perf_counter()
+        for task in ("input", "depth output", "frame age", "latency", "camera_info"):
+            status = _status(client, task, since, lambda s: "inactive" in s.message)
+            assert status is not None and status.level[0] == OK, task
+        assert not client.depth
+
+        assert _change(client, node, "activate") == (True, "active")
+        assert client.wait_subscribed(20.0), proc.output()
+        depth = served(client, scene_rgb8())
+        assert depth is not None, proc.output()
+        assert depth.encoding == "16UC1"  # set while unconfigured, used at configure
+
+        # shutdown from active: finalized, topics gone, diagnostics say so, a clean exit
+        assert _change(client, node, "shutdown_active") == (True, "finalized")
+        assert wait_for(lambda: client._depth_sub.get_publisher_count() == 0, 10.0)
+        assert client.image_pub.get_subscription_count() == 0
+        assert _all_tasks_say(client, time.perf_counter(), "finalized")
+        assert proc.alive()
+        assert proc.stop(timeout_s=15.0) == 0, proc.output()
+        assert "Traceback" not in proc.output()
+    finally:
+        client.close()
+        proc.close()
