@@ -15,6 +15,7 @@ from typing import Any, Iterator, Tuple
 
 import numpy as np
 import pytest
+from deps import need
 from ros_harness import (
     Client,
     NodeProcess,
@@ -32,7 +33,7 @@ from fastdepth_ros.geometry import project
 from fastdepth_ros.imaging import image_to_numpy
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
-rclpy = pytest.importorskip("rclpy", reason="rclpy not installed (scripts/venv.sh runtime,ros,test)")
+rclpy = need("rclpy", reason="rclpy not installed (scripts/venv.sh runtime,ros,test)")
 
 OK, WARN, ERROR = 0, 1, 2
 W, H = 640, 480

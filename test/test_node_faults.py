@@ -24,6 +24,7 @@ from typing import Any, Dict, Iterator, List, Optional
 
 import numpy as np
 import pytest
+from deps import need
 from ros_harness import (
     Client,
     NodeProcess,
@@ -36,8 +37,8 @@ from ros_harness import (
 )
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
-pytest.importorskip("rclpy", reason="rclpy not installed (scripts/venv.sh runtime,ros,test)")
-pytest.importorskip("onnx", reason="onnx not installed (scripts/venv.sh runtime,ros,test)")
+need("rclpy", reason="rclpy not installed (scripts/venv.sh runtime,ros,test)")
+need("onnx", reason="onnx not installed (scripts/venv.sh runtime,ros,test)")
 
 import fault_models  # noqa: E402  (needs onnx)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from deps import need
 from ros_harness import (
     Client,
     NodeProcess,
@@ -33,7 +34,7 @@ from ros_harness import (
 )
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
-pytest.importorskip("rclpy", reason="rclpy not installed (scripts/venv.sh runtime,ros,test)")
+need("rclpy", reason="rclpy not installed (scripts/venv.sh runtime,ros,test)")
 
 OK, WARN = 0, 1
 

@@ -20,13 +20,14 @@ from typing import Dict, List
 
 import numpy as np
 import pytest
+from deps import need
 from ros_harness import stamp_ns
 
 from fastdepth_ros.replay import bagio
 from fastdepth_ros.replay.make_bag import Intrinsics, RGBDFrame, write_rgbd_bag
 from fastdepth_ros.resources import console_command
 
-harness = pytest.importorskip("ros_harness", reason="test/ros_harness.py missing")
+harness = need("ros_harness", reason="test/ros_harness.py missing")
 
 N_FRAMES = 12
 T0 = 1_600_000_000_123_000_000

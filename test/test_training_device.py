@@ -7,8 +7,9 @@ import json
 
 import numpy as np
 import pytest
+from deps import need
 
-torch = pytest.importorskip("torch")
+torch = need("torch")
 
 from test_training_folders import write_folder  # noqa: E402
 
@@ -32,7 +33,7 @@ def test_reference_onnx_loads_back_into_the_torch_model(reference_model) -> None
 
 
 def test_a_graph_that_is_not_fastdepth_is_refused(tmp_path) -> None:
-    onnx = pytest.importorskip("onnx")
+    onnx = need("onnx")
     from onnx import helper, numpy_helper
 
     w = numpy_helper.from_array(np.ones((1, 3, 1, 1), np.float32), "w")

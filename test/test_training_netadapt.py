@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from deps import need
 
-torch = pytest.importorskip("torch")
+torch = need("torch")
 
 from test_training_folders import write_folder  # noqa: E402
 
