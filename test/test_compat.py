@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 from typing import List
 
-import pytest
 from deps import missing
 
 REPO = Path(__file__).resolve().parent.parent

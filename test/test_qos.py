@@ -2,7 +2,6 @@
 
 from types import SimpleNamespace
 
-import pytest
 from deps import need
 
 rclpy = need("rclpy", reason="rclpy not installed (scripts/venv.sh runtime,ros,test)")
