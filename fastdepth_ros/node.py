@@ -749,9 +749,10 @@ class DepthNode(Node):
             self._log_error("geometry", "dropping input image: %s" % exc)
             return
         except Exception as exc:  # ORT raises its own types (provider/runtime failures)
-            self._engine_errors.report("inference failed on %s: %s" % (pipeline.engine.provider, exc),
+            reason = " ".join(str(exc).split())  # one line: ORT's messages end with newlines
+            self._engine_errors.report("inference failed on %s: %s" % (pipeline.engine.provider, reason),
                                        kind="inference")
-            self._log_error("inference", "inference failed on %s: %s" % (pipeline.engine.provider, exc))
+            self._log_error("inference", "inference failed on %s: %s" % (pipeline.engine.provider, reason))
             return
         config = pipeline.config
         t_processed = time.perf_counter()

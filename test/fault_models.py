@@ -111,3 +111,27 @@ def mean_depth(path: Path, channels: int = 0) -> Path:
               helper.make_node("Add", ["ms", "offset"], ["depth"])]
     return _save(path, nodes, [_tensor("x", TensorProto.FLOAT, IN_SHAPE)],
                  [_tensor("depth", TensorProto.FLOAT, [1, 1, 224, 224])], inits)
+
+
+def fails_on_bright(path: Path) -> Path:
+    """A valid per-pixel depth model (1 + 4 x channel mean, as :func:`mean_depth`) whose run
+    fails on a frame with any pixel brighter than 0.99: its Reshape then asks for
+    1x1x224x225.  The load's test run (zeros) passes, so it fails on chosen frames only."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    inits = [numpy_helper.from_array(np.array([4.0], dtype=np.float32), "scale"),
+             numpy_helper.from_array(np.array([1.0], dtype=np.float32), "offset"),
+             numpy_helper.from_array(np.array([0.99], dtype=np.float32), "bright"),
+             numpy_helper.from_array(np.array(IN_SHAPE[:1] + [1] + IN_SHAPE[2:], dtype=np.int64), "dims"),
+             numpy_helper.from_array(np.array([0, 0, 0, 1], dtype=np.int64), "one_more_col")]
+    nodes = [helper.make_node("ReduceMean", ["x"], ["m"], axes=[1], keepdims=1),
+             helper.make_node("Mul", ["m", "scale"], ["ms"]),
+             helper.make_node("Add", ["ms", "offset"], ["d"]),
+             helper.make_node("ReduceMax", ["x"], ["xmax"], keepdims=0),
+             helper.make_node("Greater", ["xmax", "bright"], ["is_bright"]),
+             helper.make_node("Cast", ["is_bright"], ["is_bright_i"], to=TensorProto.INT64),
+             helper.make_node("Mul", ["one_more_col", "is_bright_i"], ["extra"]),
+             helper.make_node("Add", ["dims", "extra"], ["shape"]),
+             helper.make_node("Reshape", ["d", "shape"], ["depth"])]
+    return _save(path, nodes, [_tensor("x", TensorProto.FLOAT, IN_SHAPE)],
+                 [_tensor("depth", TensorProto.FLOAT, DYNAMIC)], inits)

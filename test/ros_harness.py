@@ -36,6 +36,7 @@ REPO = Path(__file__).resolve().parent.parent
 PARAMS_FILE = REPO / "config" / "fastdepth.yaml"
 FASTDDS_PROFILE = REPO / "config" / "fastdds_shm.xml"
 SAMPLE_IMAGE_TOPIC = "/camera/image_raw/compressed"
+HOOKS = Path(__file__).resolve().parent / "hooks"
 
 
 def isolate_dds() -> Dict[str, str]:
@@ -71,7 +72,11 @@ def input_qos_args(*topics: str) -> List[str]:
 class NodeProcess:
     """``depth_node`` as a subprocess with its output captured in a temporary file."""
 
-    def __init__(self, ros_args: Sequence[str], env: Dict[str, str], script: str = "depth_node") -> None:
+    def __init__(self, ros_args: Sequence[str], env: Dict[str, str], script: str = "depth_node",
+                 hold_loads: bool = False) -> None:
+        if hold_loads:  # model loads the test can hold: test/hooks/sitecustomize.py
+            env = dict(env, FDTEST_HOLD_LOADS="1",
+                       PYTHONPATH=os.pathsep.join(filter(None, [str(HOOKS), env.get("PYTHONPATH", "")])))
         self.log = tempfile.NamedTemporaryFile(prefix="depth_node_", suffix=".log", delete=False)
         self.cmd = console_command(script) + ["--ros-args", "--params-file", str(PARAMS_FILE)]
         self.cmd += list(ros_args)

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from deps import need
 
-onnx = pytest.importorskip("onnx")
+onnx = need("onnx")
 
 
 def run_bench(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -89,7 +90,7 @@ def test_bench_quick_on_a_tiny_model_writes_json(tmp_path: Path) -> None:
 def test_bench_quick_shipped_with_eager(tmp_path: Path) -> None:
     """The shipped model in ORT and eager; the reference model is only measured when a
     reference folder is given, and its absence is noted, not an error."""
-    pytest.importorskip("torch")
+    need("torch")
     out = tmp_path / "bench.json"
     proc = run_bench("--quick", "--models", "shipped,reference", "--no-e2e",
                      "--threads", "1", "--out", str(out))
@@ -108,7 +109,7 @@ def test_bench_quick_shipped_with_eager(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_bench_quick_node_end_to_end(tmp_path: Path) -> None:
     """Default models: the node end to end runs the shipped model."""
-    pytest.importorskip("rclpy")
+    need("rclpy")
     out = tmp_path / "bench.json"
     proc = run_bench("--quick", "--models", "shipped", "--no-eager", "--no-breakdown", "--threads", "1",
                      "--e2e-modes", "30", "--e2e-seconds", "2", "--out", str(out))
@@ -139,7 +140,7 @@ def test_whatif_names_map_to_node_parameters() -> None:
 def test_soak_script_runs_windows_against_one_node(tmp_path: Path) -> None:
     """benchmarks/soak.py on a tiny setting: every window served by the same node process,
     memory read after each window, summary written.  No timing or growth assertions."""
-    pytest.importorskip("rclpy")
+    need("rclpy")
     out = tmp_path / "soak.json"
     proc = subprocess.run(
         [sys.executable, str(Path(__file__).resolve().parents[1] / "benchmarks" / "soak.py"),

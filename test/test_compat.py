@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import List
 
-import pytest
+from deps import missing
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "fastdepth_ros"
@@ -25,7 +25,7 @@ def _vermin() -> str:
     exe = Path(sys.executable).parent / "vermin"
     found = str(exe) if exe.is_file() else shutil.which("vermin")
     if not found:
-        pytest.skip("vermin not installed (test extra)")
+        missing("vermin not installed (test extra)")
     return found
 
 

@@ -16,9 +16,11 @@ def _run(args, timeout=120):
 
 
 def test_demo_end_to_end(tmp_path):
-    """The demo's defaults: the shipped model on the shipped sample bag."""
+    """The demo's defaults (the shipped model on the shipped sample bag), replayed lock-step
+    (``--rate 0``: each frame sent once the node answered the previous one), so what is
+    counted does not depend on this machine's speed."""
     report_dir = tmp_path / "demo"
-    res = _run(["--report", str(report_dir)])
+    res = _run(["--report", str(report_dir), "--rate", "0"])
     assert res.returncode == 0, res.stdout + res.stderr + (report_dir / "node.log").read_text()[-2000:]
     out = res.stdout
     for key in ("frames", "fps", "latency p50/p95", "delta1", "RMSE"):
@@ -26,13 +28,18 @@ def test_demo_end_to_end(tmp_path):
     report = json.loads((report_dir / "report.json").read_text())
     with bagio.BagReader(Path(report["input_bag"])) as bag:
         n = bag.topics["/camera/image_raw/compressed"].count
-    assert report["frames"]["published"] == n
-    assert report["frames"]["received"] >= 0.9 * n  # recorded pace on 2 cores: allow a few drops
-    assert report["frames"]["with_ground_truth"] == report["frames"]["received"]
-    assert 0.0 < report["metrics"]["delta1"] <= 1.0 and report["metrics"]["rmse_m"] > 0
+    frames = report["frames"]
+    assert frames["published"] == n
+    assert frames["received"] + frames["dropped"] == n and frames["received"] > 0, frames
+    assert frames["with_ground_truth"] == frames["received"]
+    # The shipped model measures delta1 0.48, RMSE 1.09 m, AbsRel 0.23 here.  The best
+    # constant depth for this bag reaches delta1 0.475 but at best RMSE 1.32 m and AbsRel
+    # 0.34 (each at its own best constant): these bounds fail a constant-depth model.
+    m = report["metrics"]
+    assert m["delta1"] >= 0.45 and m["rmse_m"] <= 1.2 and m["absrel"] <= 0.30, m
     assert (report_dir / "montage.png").is_file() and (report_dir / "frames.csv").is_file()
     with bagio.BagReader(report_dir / "output_bag") as bag:
-        assert bag.topics["/depth/image"].count == report["frames"]["received"]
+        assert bag.topics["/depth/image"].count == frames["received"]
 
 
 def test_demo_missing_model_is_a_clear_error(tmp_path):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from deps import need
 
 from fastdepth_ros.engine import Engine, EngineConfig
 from fastdepth_ros.geometry import CameraIntrinsics, plan_sampling
 from fastdepth_ros.pipeline import DepthPipeline, PipelineConfig
 
-pytest.importorskip("onnxruntime")
+need("onnxruntime")
 
 
 def camera(f: float) -> CameraIntrinsics:

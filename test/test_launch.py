@@ -12,6 +12,7 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+from deps import need
 
 REPO = Path(__file__).resolve().parent.parent
 LAUNCH_FILE = REPO / "launch" / "depth.launch.py"
@@ -39,8 +40,8 @@ def test_launch_file_is_valid_python_with_the_documented_arguments() -> None:
 
 
 def test_params_yaml_matches_the_node_parameters() -> None:
-    yaml = pytest.importorskip("yaml")
-    pytest.importorskip("rclpy", reason="rclpy not installed")
+    yaml = need("yaml")
+    need("rclpy", reason="rclpy not installed")
     from fastdepth_ros.node import PARAMETERS
 
     data = yaml.safe_load(PARAMS_FILE.read_text())

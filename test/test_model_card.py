@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from deps import need
 
 from fastdepth_ros.engine import CANONICAL_FOCAL_KEY
 from fastdepth_ros.training import evaluate
@@ -22,7 +23,7 @@ def test_card_describes_the_shipped_file() -> None:
 
 
 def test_shipped_model_records_its_canonical_focal_length() -> None:
-    ort = pytest.importorskip("onnxruntime")
+    ort = need("onnxruntime")
     meta = ort.InferenceSession(str(MODEL), providers=["CPUExecutionProvider"]).get_modelmeta()
     value = float(meta.custom_metadata_map[CANONICAL_FOCAL_KEY])
     assert value == pytest.approx(CARD["io"]["metadata"][CANONICAL_FOCAL_KEY])

@@ -16,7 +16,6 @@ import signal
 import struct
 import subprocess
 import sys
-import threading
 import time
 import zlib
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any, Dict, Iterator, List, Optional
 
 import numpy as np
 import pytest
+from deps import need
 from ros_harness import (
     Client,
     NodeProcess,
@@ -36,8 +36,8 @@ from ros_harness import (
 )
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
-pytest.importorskip("rclpy", reason="rclpy not installed (scripts/venv.sh runtime,ros,test)")
-pytest.importorskip("onnx", reason="onnx not installed (scripts/venv.sh runtime,ros,test)")
+need("rclpy", reason="rclpy not installed (scripts/venv.sh runtime,ros,test)")
+need("onnx", reason="onnx not installed (scripts/venv.sh runtime,ros,test)")
 
 import fault_models  # noqa: E402  (needs onnx)
 
@@ -112,10 +112,11 @@ def model_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("fault_models")
 
 
-def _start(ns: str, ros_args: List[str], compressed: bool = False) -> Iterator[Node]:
+def _start(ns: str, ros_args: List[str], compressed: bool = False,
+           hold_loads: bool = False) -> Iterator[Node]:
     env = isolate_dds()
     proc = NodeProcess(ros_args + ["-r", "__ns:=%s" % ns, "-r", "image:=%s/cam/image_raw" % ns,
-                                   "-r", "camera_info:=%s/cam/camera_info" % ns], env)
+                                   "-r", "camera_info:=%s/cam/camera_info" % ns], env, hold_loads=hold_loads)
     client = None
     try:
         topic = ns + "/cam/image_raw" + ("/compressed" if compressed else "")
@@ -142,7 +143,7 @@ def _compressed(node: Node, rgb: Optional[np.ndarray] = None, fmt: str = "png") 
 
 @pytest.fixture(scope="module")
 def raw(shipped_model: Path) -> Iterator[Node]:
-    yield from _start("/fdfault_raw_%d" % PID, ["-p", "model_path:=%s" % shipped_model])
+    yield from _start("/fdfault_raw_%d" % PID, ["-p", "model_path:=%s" % shipped_model], hold_loads=True)
 
 
 @pytest.fixture(scope="module")
@@ -272,26 +273,33 @@ def _mapped(pid: int, name: str) -> bool:
 @pytest.mark.parametrize("phase", ["importing", "loading_model"])
 def test_5_signal_during_start_up_is_a_quiet_exit(model_dir: Path, sig: int, phase: str) -> None:
     """The signal is sent at a known point: while the node module is imported (rclpy's
-    extension mapped, ONNX Runtime not yet), or while the model loads (ONNX Runtime mapped;
-    a slow model keeps it there for seconds, so rclpy.init has run and the context dies
-    under the constructor)."""
-    slow = model_dir / "slow_start.onnx"
-    if not slow.exists():
-        fault_models.mean_depth(slow, channels=256)
-    proc = NodeProcess(["-p", "model_path:=%s" % slow, "-r", "__ns:=/fdsig_%d" % PID], isolate_dds())
+    extension mapped), or while the model loads: the load is held by the test
+    (``<model>.hold``, test/hooks/sitecustomize.py) and the signal sent once the node is
+    waiting inside the session build, then the load is released."""
+    model = model_dir / ("held_start_%s_%d.onnx" % (phase, sig))
+    if not model.exists():
+        fault_models.mean_depth(model)
+    hold, waiting = Path(str(model) + ".hold"), Path(str(model) + ".waiting")
+    hold.touch()
+    waiting.unlink(missing_ok=True)
+    proc = NodeProcess(["-p", "model_path:=%s" % model, "-r", "__ns:=/fdsig_%d" % PID], isolate_dds(),
+                       hold_loads=True)
     try:
         pid = proc.proc.pid
-        marker = "_rclpy_pybind11" if phase == "importing" else "onnxruntime_pybind11_state"
-        assert wait_for(lambda: _mapped(pid, marker) or not proc.alive(), 30.0, interval_s=0.002)
-        if phase == "loading_model":
-            time.sleep(0.2)  # inside Engine(): session creation + warm-up take seconds
+        if phase == "importing":
+            assert wait_for(lambda: _mapped(pid, "_rclpy_pybind11") or not proc.alive(), 30.0,
+                            interval_s=0.002)
+        else:
+            assert wait_for(lambda: waiting.exists() or not proc.alive(), 30.0), proc.output()
         assert proc.alive() and "subscribed to" not in proc.output(), proc.output()
         proc.proc.send_signal(sig)
+        hold.unlink()
         rc = proc.wait(30.0)
         out = proc.output()
         assert "Traceback" not in out and "RCLError" not in out, out
         assert rc == 0, (rc, out)
     finally:
+        hold.unlink(missing_ok=True)
         proc.close()
 
 
@@ -321,10 +329,11 @@ def test_6_camera_info_edge_cases_are_refused(raw: Node, label: str, info: Any, 
     depth = raw.served(info=info)  # depth is still published for that frame
     status = raw.status("camera_info", since, ERROR, text)
     assert status is not None, label
-    time.sleep(0.3)  # a depth/camera_info would be published right after the depth
-    assert raw.client.info_for(depth.header.stamp) is None, "a lying camera_info was published: " + label
     good = raw.served()
+    # depth/camera_info is one reliable, ordered stream: once the next frame's has arrived,
+    # one for the bad frame would have arrived before it
     assert wait_for(lambda: raw.client.info_for(good.header.stamp), 5.0) is not None
+    assert raw.client.info_for(depth.header.stamp) is None, "a lying camera_info was published: " + label
 
 
 # -------------------------------------------------------------------- 7: encodings
@@ -366,58 +375,52 @@ def test_7_encodings_uyvy_8uc3_case_and_the_supported_list(raw: Node) -> None:
 # ------------------------------------------------- 8: reload off the executor thread
 
 
-def test_8_reload_keeps_serving_and_diagnostics_at_1_hz(raw: Node, model_dir: Path,
-                                                        shipped_model: Path) -> None:
-    """A model that takes seconds to load (two wide convolutions, warmed up 3 times): while
-    it loads, the old model keeps publishing depth, /diagnostics keeps its 1 Hz, and the
-    SetParameters call answers at once; the outcome then shows in the engine diagnostic."""
-    # 448 wide: about 4 s to load on an idle 2-core box (256 took only 1.4 s there)
-    slow = str(fault_models.mean_depth(model_dir / "slow_reload.onnx", channels=448))
+def test_8_reload_keeps_serving_and_diagnostics_while_the_new_model_loads(
+        raw: Node, model_dir: Path, shipped_model: Path) -> None:
+    """While a new model loads (held by the test: ``<model>.hold``, so the load lasts until
+    the checks are done, on any machine), the SetParameters call has answered, /diagnostics
+    keep coming and say "loading", and the old model keeps publishing depth (bit-identical
+    to before); once released, the new model serves."""
+    held = model_dir / "held_reload.onnx"
+    if not held.exists():
+        fault_models.mean_depth(held)
+    hold, waiting = Path(str(held) + ".hold"), Path(str(held) + ".waiting")
+    hold.touch()
+    waiting.unlink(missing_ok=True)
     client = raw.client
-    raw.served()
-    stop = threading.Event()
-
-    def stream() -> None:  # a 10 Hz camera
-        while not stop.is_set():
-            raw.send(raw.frame())
-            stop.wait(0.1)
-
-    streamer = threading.Thread(target=stream, daemon=True)
-    streamer.start()
+    frame = raw.frame()
+    old_depth = bytes(raw.served(frame).data)
     try:
-        time.sleep(1.5)
-        t_request = time.perf_counter()
-        results = client.set_parameters(raw.name, model_path=slow)
-        t_answer = time.perf_counter()
+        results = client.set_parameters(raw.name, model_path=str(held))  # answered while held
         assert results[0].successful, results[0].reason
+        assert wait_for(waiting.exists, 30.0), "the reload never started; " + raw.proc.output()[-3000:]
+        since = time.perf_counter()
+        for i in range(5):  # the old model serves: the same frame (new stamp), the same depth
+            frame.header.stamp.nanosec = (frame.header.stamp.nanosec + 1) % 1_000_000_000
+            assert bytes(raw.served(frame).data) == old_depth, "frame %d during the reload" % i
 
+        def loading_updates() -> List[Any]:
+            return [s for s in client.statuses(since) if s.name.endswith("engine")
+                    and status_values(s)["Model reload"].startswith("loading %s" % held)]
+
+        assert wait_for(lambda: len(loading_updates()) >= 3, 30.0), "diagnostics stalled during the reload"
+        assert hold.exists()  # all of the above happened while the load was held
+        assert "Loading a new model" in loading_updates()[-1].message
+    finally:
+        hold.unlink(missing_ok=True)
+    try:
         def loaded() -> Any:
-            for s in client.statuses(t_request):
-                if s.name.endswith("engine") and status_values(s).get("Model path") == slow:
+            for s in client.statuses(since):
+                if s.name.endswith("engine") and status_values(s).get("Model path") == str(held):
                     return s
             return None
 
-        status = wait_for(loaded, 90.0)
-        t_loaded = time.perf_counter()
+        status = wait_for(loaded, 60.0)
         assert status is not None, raw.proc.output()[-3000:]
-        with client.lock:
-            diag_times = sorted({t for t, arr in client.diagnostics if t_request <= t <= t_loaded
-                                 and any(s.name.startswith(raw.name.lstrip("/") + ": ") for s in arr.status)})
-            depth_during = [t for t, _ in client.depth if t_request <= t <= t_loaded]
-        gaps = np.diff([t_request] + diag_times + [t_loaded])
-        figures = {"reload_s": round(t_loaded - t_request, 2), "answer_s": round(t_answer - t_request, 3),
-                   "diagnostics_during_reload": len(diag_times),
-                   "max_diagnostics_gap_s": round(float(gaps.max()), 2),
-                   "depth_during_reload": len(depth_during)}
-        print("\nRELOAD " + json.dumps(figures))
-        assert figures["reload_s"] > 2.0, figures  # slow enough for the checks below to mean something
-        assert figures["answer_s"] < 1.0, figures
-        assert figures["max_diagnostics_gap_s"] < 2.0, figures
-        assert len(depth_during) >= 0.5 * 10 * figures["reload_s"] * 0.5, figures  # >= a quarter of 10 Hz
-        assert "loaded %s" % slow in status_values(status).get("Model reload", ""), status_values(status)
+        assert "loaded %s" % held in status_values(status).get("Model reload", ""), status_values(status)
+        frame.header.stamp.nanosec = (frame.header.stamp.nanosec + 1) % 1_000_000_000
+        assert bytes(raw.served(frame).data) != old_depth  # the new model serves
     finally:
-        stop.set()
-        streamer.join(2.0)
         client.set_parameters(raw.name, model_path=str(shipped_model))
         wait_for(lambda: any(status_values(s).get("Model path") == str(shipped_model)
                              for s in client.statuses(time.perf_counter() - 0.5)
@@ -556,9 +559,36 @@ def fuzz_compressed(rng: np.random.Generator, good_png: bytes, good_jpeg: bytes,
                 rng.integers(0, 256, size=200, dtype=np.uint8).tobytes()
 
 
-def _errors_since_startup(node: Node, suffix: str) -> int:
-    status = node.status(suffix, time.perf_counter(), timeout_s=5.0)
-    return int(status_values(status)["Errors since startup"])
+BOOKS = {"received": ("input", "Frames received"),
+         "dropped": ("input", "Frames dropped (replaced before processing)"),
+         "input_errors": ("input", "Errors since startup"),
+         "published": ("depth output", "Depth images published"),
+         "engine_errors": ("engine", "Errors since startup"),
+         "camera_info_errors": ("camera_info", "Errors since startup")}
+
+
+def _books(node: Node) -> Dict[str, int]:
+    """The node's own frame counts once it is idle (two consecutive updates agree), so
+    every frame it took in has been accounted for."""
+    previous: Optional[Dict[str, int]] = None
+    deadline = time.monotonic() + 60.0
+    while time.monotonic() < deadline:
+        since = time.perf_counter()
+
+        def update(since: float = since) -> Optional[Dict[str, int]]:
+            first: Dict[str, Any] = {}
+            for s in node.client.statuses(since):
+                first.setdefault(s.name.rsplit(": ", 1)[-1], s)
+            if not all(task in first for task, _ in BOOKS.values()):
+                return None
+            return {k: int(status_values(first[task])[key]) for k, (task, key) in BOOKS.items()}
+
+        counts = wait_for(update, 10.0)
+        assert counts is not None, "no diagnostics update"
+        if counts == previous:
+            return counts
+        previous = counts
+    pytest.fail("the node never went idle: %s" % previous)
 
 
 def test_fuzz_malformed_messages_leave_the_node_alive_lean_and_exact(raw: Node, compressed: Node) -> None:
@@ -569,8 +599,7 @@ def test_fuzz_malformed_messages_leave_the_node_alive_lean_and_exact(raw: Node, 
     rng = np.random.default_rng(FUZZ_SEED)
     good_raw = raw.frame()
     good_comp = compressed.frame()
-    before = {n: (image_bytes(n.served(good)), proc_status_mb(n.proc.proc.pid, "VmRSS"),
-                  _errors_since_startup(n, "input"), _errors_since_startup(n, "camera_info"))
+    before = {n: (image_bytes(n.served(good)), proc_status_mb(n.proc.proc.pid, "VmRSS"), _books(n))
               for n, good in ((raw, good_raw), (compressed, good_comp))}
     t_fuzz = time.perf_counter()
     sent = 0
@@ -578,10 +607,9 @@ def test_fuzz_malformed_messages_leave_the_node_alive_lean_and_exact(raw: Node, 
         raw.send(msg, info=None)
         sent += 1
         time.sleep(0.004)
-    for info in fuzz_infos(rng, 100):  # each with a good frame, so the camera_info is used
-        raw.send(raw.frame(), info=info)
+    for info in fuzz_infos(rng, 100):  # each with a good frame, paced by its depth: each info is used
+        raw.served(raw.frame(), info=info)
         sent += 1
-        time.sleep(0.02)
     png = bytes(good_comp.data)
     jpeg = bytes(numpy_to_compressed(compressed.rgb, "rgb8", "jpeg").data)
     for data in fuzz_compressed(rng, png, jpeg, 200):
@@ -598,10 +626,15 @@ def test_fuzz_malformed_messages_leave_the_node_alive_lean_and_exact(raw: Node, 
         after = image_bytes(node.served(good))
         assert after == before[node][0], "the same good frame gave a different depth after the fuzz"
         rss = proc_status_mb(node.proc.proc.pid, "VmRSS")
-        figures[label] = {"rss_before_mb": round(before[node][1], 1), "rss_after_mb": round(rss, 1),
-                          "input_errors": _errors_since_startup(node, "input") - before[node][2],
-                          "camera_info_errors": _errors_since_startup(node, "camera_info") - before[node][3]}
+        books = _books(node)
+        delta = {k: books[k] - before[node][2][k] for k in books}
+        figures[label] = dict(delta, rss_before_mb=round(before[node][1], 1), rss_after_mb=round(rss, 1))
         assert rss - before[node][1] < 50.0, figures
+        # every frame the node took in was replaced in the slot, refused with an error, or
+        # published: none vanished.  How many were replaced depends on this machine's speed.
+        assert delta["received"] == (delta["dropped"] + delta["input_errors"] + delta["engine_errors"]
+                                     + delta["published"]), figures
+        assert delta["input_errors"] >= 1, figures  # the first of the burst found the worker idle
     # every depth/camera_info that went out during the fuzz is a usable pinhole description
     with raw.client.lock:
         infos = [m for t, m in raw.client.depth_info if t >= t_fuzz]
@@ -610,9 +643,7 @@ def test_fuzz_malformed_messages_leave_the_node_alive_lean_and_exact(raw: Node, 
     figures["implausible_camera_info"] = len(lying)
     print("\nFUZZ " + json.dumps(figures))
     assert not lying, "published depth/camera_info that no consumer can use: %s" % lying[0]
-    # most malformed messages reached the decoder (some are dropped as replaced, by design)
-    assert figures["raw"]["input_errors"] >= 50 and figures["compressed"]["input_errors"] >= 50, figures
-    assert figures["raw"]["camera_info_errors"] >= 10, figures
+    assert figures["raw"]["camera_info_errors"] >= 10, figures  # every fuzzed info was used
 
 
 def _plausible(info: Any) -> bool:

@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from deps import need
 from ros_harness import (
     REPO,
     Client,
@@ -33,7 +34,7 @@ from fastdepth_ros.imaging import image_to_numpy
 from fastdepth_ros.metrics import compute_metrics
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
-pytest.importorskip("rclpy", reason="rclpy not installed (scripts/venv.sh runtime,ros,test)")
+need("rclpy", reason="rclpy not installed (scripts/venv.sh runtime,ros,test)")
 
 NS = "/fdfocal_%d" % os.getpid()
 NODE = NS + "/fastdepth"

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+from deps import need
 from ros_harness import (
     Client,
     NodeProcess,
@@ -29,7 +30,7 @@ from ros_harness import (
 )
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
-pytest.importorskip("rclpy", reason="rclpy not installed (scripts/venv.sh runtime,ros,test)")
+need("rclpy", reason="rclpy not installed (scripts/venv.sh runtime,ros,test)")
 
 WARN = 1
 

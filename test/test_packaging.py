@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from deps import need
 
 import fastdepth_ros
 from fastdepth_ros.resources import share_dir
@@ -149,7 +150,7 @@ def test_every_node_parameter_is_documented_and_in_the_shipped_yaml() -> None:
     """Users read the node reference table (docs/node.md) and edit config/fastdepth.yaml:
     neither may miss a parameter the node declares (node.PARAMETERS is what it declares;
     importing it needs rclpy)."""
-    pytest.importorskip("rclpy", reason="rclpy not installed (scripts/venv.sh runtime,ros,test)")
+    need("rclpy", reason="rclpy not installed (scripts/venv.sh runtime,ros,test)")
     import yaml
     from test_launch import flatten
 

@@ -13,6 +13,7 @@ from typing import Any, List
 
 import numpy as np
 import pytest
+from deps import need
 
 from fastdepth_ros.engine import Engine, EngineConfig
 from fastdepth_ros.provider_check import (
@@ -23,7 +24,7 @@ from fastdepth_ros.provider_check import (
     load_checked,
 )
 
-pytest.importorskip("onnx", reason="onnx not installed (scripts/venv.sh ...,test)")
+need("onnx", reason="onnx not installed (scripts/venv.sh ...,test)")
 
 
 def scaled_model(src: Path, dst: Path, factor: float) -> Path:
@@ -159,7 +160,7 @@ def test_bad_settings_are_refused(kw: Any) -> None:
 
 @pytest.mark.ros
 def test_node_refuses_a_junk_policy_at_start_up(shipped_model: Path) -> None:
-    pytest.importorskip("rclpy", reason="rclpy not installed (scripts/venv.sh runtime,ros,test)")
+    need("rclpy", reason="rclpy not installed (scripts/venv.sh runtime,ros,test)")
     from ros_harness import NodeProcess, isolate_dds
 
     proc = NodeProcess(["-p", "model_path:=%s" % shipped_model, "-p", "provider_check:=maybe",

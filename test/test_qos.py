@@ -2,9 +2,9 @@
 
 from types import SimpleNamespace
 
-import pytest
+from deps import need
 
-rclpy = pytest.importorskip("rclpy", reason="rclpy not installed (scripts/venv.sh runtime,ros,test)")
+rclpy = need("rclpy", reason="rclpy not installed (scripts/venv.sh runtime,ros,test)")
 
 from fastdepth_ros import diagnostics as dg  # noqa: E402
 from fastdepth_ros import qos  # noqa: E402

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from deps import missing, need
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -29,8 +30,8 @@ def test_register_does_not_import_torch() -> None:
 
 
 def test_import_checkpoint_command(tmp_path) -> None:
-    pytest.importorskip("torch")
-    pytest.importorskip("onnxruntime")
+    need("torch")
+    need("onnxruntime")
     from test_training_import import _official_like
 
     from fastdepth_ros.training import cli
@@ -45,8 +46,8 @@ def test_import_checkpoint_command(tmp_path) -> None:
 
 def test_eval_writes_a_montage_only_when_asked(tmp_path, monkeypatch) -> None:
     """Run from a checkout, ``eval`` used to leave ``eval_montage.png`` in it."""
-    pytest.importorskip("torch")
-    pytest.importorskip("onnxruntime")
+    need("torch")
+    need("onnxruntime")
     from test_training_import import _official_like
 
     from fastdepth_ros.training import cli
@@ -66,10 +67,10 @@ def test_installed_eval_scores_the_reference_model_on_the_official_sample(tmp_pa
     """The console script (the installed copy, not this checkout's modules) finds the reference
     folder the way users run it, from the checkout, and reproduces the official accuracy within
     the tolerances of ../shared/reference/README.md."""
-    pytest.importorskip("torch")
+    need("torch")
     script = Path(sys.executable).parent / "fastdepth-ros"
     if not script.is_file():
-        pytest.skip("console script not installed (scripts/venv.sh installs it)")
+        missing("console script not installed (scripts/venv.sh installs it)")
     out = tmp_path / "eval.json"
     proc = subprocess.run(
         [str(script), "eval", str(reference_model), "--heldout", "0", "--json", str(out),
@@ -83,7 +84,7 @@ def test_installed_eval_scores_the_reference_model_on_the_official_sample(tmp_pa
 
 
 def test_render_command_fills_the_cache(tmp_path, monkeypatch) -> None:
-    pytest.importorskip("torch")
+    need("torch")
     from fastdepth_ros.training import cli, data
 
     monkeypatch.setenv("FASTDEPTH_CACHE_DIR", str(tmp_path))

@@ -7,8 +7,9 @@ import json
 
 import numpy as np
 import pytest
+from deps import need
 
-torch = pytest.importorskip("torch")
+torch = need("torch")
 
 from test_training_folders import write_folder  # noqa: E402
 
@@ -32,7 +33,7 @@ def test_reference_onnx_loads_back_into_the_torch_model(reference_model) -> None
 
 
 def test_a_graph_that_is_not_fastdepth_is_refused(tmp_path) -> None:
-    onnx = pytest.importorskip("onnx")
+    onnx = need("onnx")
     from onnx import helper, numpy_helper
 
     w = numpy_helper.from_array(np.ones((1, 3, 1, 1), np.float32), "w")
@@ -87,14 +88,36 @@ def test_device_batches_draw_rendered_scenes_by_share(tmp_path, monkeypatch) -> 
     assert 0.3 < float(flags.float().mean()) < 0.7  # real frames flagged for the teacher, rendered not
 
 
-def test_time_budget_lowers_steps_and_batches_on_device(tmp_path, reference_model) -> None:
+def test_time_budget_lowers_steps_and_batches_on_device(tmp_path, reference_model, monkeypatch) -> None:
     cfg = _cfg(tmp_path, steps=10_000, batch_size=2, time_budget_min=0.05, calibration_steps=2,
                warmup_steps=1,
                checkpoint_dir=str(tmp_path / "run"), checkpoint_every=1000, eval_every=0, data_on_device=True,
                teacher=str(reference_model), distill_weight=1.0)
+    # the run's clock advances 0.05 s per reading, whatever this machine's speed: the budget
+    # (3 s) then holds at most 60 readings, so the steps must be cut to that order
+    clock = _SteppedClock(0.05)
+    monkeypatch.setattr(train, "time", clock)
     last = train.train(cfg)
     ckpt = torch.load(last, weights_only=True)
-    assert 2 < ckpt["step"] < 10_000 and ckpt["train_config"]["steps"] == ckpt["step"]
+    assert 2 < ckpt["step"] <= 60 and ckpt["train_config"]["steps"] == ckpt["step"], ckpt["step"]
+
+
+class _SteppedClock:
+    """A stand-in for the ``time`` module in train: ``monotonic`` advances ``step_s`` per call."""
+
+    def __init__(self, step_s: float) -> None:
+        import time
+
+        self._time = time
+        self._now = 0.0
+        self._step_s = step_s
+
+    def monotonic(self) -> float:
+        self._now += self._step_s
+        return self._now
+
+    def __getattr__(self, name: str):
+        return getattr(self._time, name)
 
 
 def test_scale_folder_keeps_the_camera_and_the_holes(tmp_path) -> None:

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from deps import need
 
-torch = pytest.importorskip("torch")
-onnx = pytest.importorskip("onnx")
-pytest.importorskip("onnxruntime")
+torch = need("torch")
+onnx = need("onnx")
+need("onnxruntime")
 
 from fastdepth_ros.training import export, model  # noqa: E402
 
@@ -76,7 +77,7 @@ def test_shipped_model_contract() -> None:
 
 
 def test_node_engine_loads_shipped_model() -> None:
-    engine = pytest.importorskip("fastdepth_ros.engine")
+    engine = need("fastdepth_ros.engine")
     if not SHIPPED.exists():
         pytest.skip("models/fastdepth.onnx not exported yet")
     eng = engine.Engine(str(SHIPPED), engine.EngineConfig(warmup_runs=1, intra_op_threads=1))

@@ -9,8 +9,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from deps import need
 
-torch = pytest.importorskip("torch")
+torch = need("torch")
 
 from fastdepth_ros.training import canonical, folders  # noqa: E402
 from fastdepth_ros.training.data import Augment  # noqa: E402

@@ -8,8 +8,9 @@ import sys
 import types
 
 import pytest
+from deps import need
 
-torch = pytest.importorskip("torch")
+torch = need("torch")
 
 from fastdepth_ros.training import checkpoint_import, model  # noqa: E402
 

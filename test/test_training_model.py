@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from deps import need
 
-torch = pytest.importorskip("torch")
+torch = need("torch")
 
 from fastdepth_ros.training import macs, model  # noqa: E402
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from deps import need
 
-torch = pytest.importorskip("torch")
+torch = need("torch")
 
 from fastdepth_ros.training import model as fd  # noqa: E402
 from fastdepth_ros.training import pretrained  # noqa: E402

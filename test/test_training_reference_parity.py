@@ -9,9 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from deps import need
 
-torch = pytest.importorskip("torch")
-onnx = pytest.importorskip("onnx")
+torch = need("torch")
+onnx = need("onnx")
 
 from fastdepth_ros.metrics import compute_metrics  # noqa: E402
 from fastdepth_ros.training import export, fold, model  # noqa: E402
