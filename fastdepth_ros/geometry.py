@@ -229,6 +229,11 @@ class FrameGeometry:
     def output_hw(self) -> Tuple[int, int]:
         return self.out_rows.size, self.out_cols.size
 
+    def source_camera(self, camera: CameraIntrinsics) -> CameraIntrinsics:
+        """The camera every grid here is a crop/resize of: the rectified one when the frame was
+        rectified (what the model saw), else the input's ``camera``."""
+        return self.rectified if self.rectified is not None else camera
+
     @property
     def is_identity_output(self) -> bool:
         """True when the depth image is the model grid itself (no resampling needed)."""

@@ -145,9 +145,7 @@ class DepthPipeline:
         if not self.config.focal_scaling or camera is None or f_canonical is None:
             return None
         sampling = geometry.sampling
-        if geometry.rectified is not None:  # the model saw the rectified camera
-            camera = geometry.rectified
-        k = camera.derive(geometry.input_hw, sampling.rows, sampling.cols).k
+        k = geometry.source_camera(camera).derive(geometry.input_hw, sampling.rows, sampling.cols).k
         return math.sqrt(k[0, 0] * k[1, 1]) / f_canonical
 
     def process(self, rgb8: np.ndarray, camera: Optional[CameraIntrinsics] = None) -> DepthResult:
@@ -185,9 +183,7 @@ class DepthPipeline:
     def depth_camera_info(self, info: CameraIntrinsics, geometry: FrameGeometry) -> CameraIntrinsics:
         """Intrinsics of the depth image produced for ``geometry`` from a camera ``info``
         (for a rectified frame: of the rectified camera, D = 0, R = I)."""
-        if geometry.rectified is not None:
-            info = geometry.rectified
-        return info.derive(geometry.input_hw, geometry.out_rows, geometry.out_cols)
+        return geometry.source_camera(info).derive(geometry.input_hw, geometry.out_rows, geometry.out_cols)
 
 
 def calibration_key(camera: Optional[CameraIntrinsics]) -> Tuple[object, ...]:

@@ -13,6 +13,7 @@ from dataclasses import replace
 import cv2
 import numpy as np
 import pytest
+from test_rectify import H, K, W, camera
 
 from fastdepth_ros.geometry import (
     CameraInfoError,
@@ -22,15 +23,8 @@ from fastdepth_ros.geometry import (
     wants_rectification,
 )
 
-W, H = 640, 480
-K = np.array([[520.0, 0.0, 318.0], [0.0, 522.0, 245.0], [0.0, 0.0, 1.0]])
 #: k1 k2 p1 p2 k3 | k4 k5 k6 | s1 s2 s3 s4 | tau_x tau_y: a wide lens whose higher terms matter
 FULL_D = (0.4, -0.1, 0.001, 0.0005, 0.01, 0.7, -0.05, 0.02, 0.03, -0.01, 0.025, 0.005, 0.03, -0.05)
-
-
-def camera(model: str, d, r: np.ndarray = np.eye(3)) -> CameraIntrinsics:
-    return CameraIntrinsics(width=W, height=H, k=K.copy(), p=np.hstack([K, np.zeros((3, 1))]),
-                            d=tuple(d), r=r.copy(), distortion_model=model)
 
 
 def model_grid_k(p: np.ndarray, size: int = 224) -> np.ndarray:
@@ -102,7 +96,7 @@ def test_zero_d_of_any_length_is_no_distortion() -> None:
     ``rectify: true`` only R and P are applied."""
     angle = np.deg2rad(4.0)
     r = np.array([[np.cos(angle), 0.0, np.sin(angle)], [0.0, 1.0, 0.0], [-np.sin(angle), 0.0, np.cos(angle)]])
-    info = camera("plumb_bob", (0.0,) * 6, r=r)
+    info = replace(camera("plumb_bob", (0.0,) * 6), r=r)
     assert not wants_rectification(info, "auto") and wants_rectification(info, "true")
     plan = plan_sampling((H, W), (224, 224), "full")
     _, rmap = plan_rectification(info, (H, W), plan)

@@ -33,6 +33,7 @@ from ros_harness import (
     isolate_dds,
     wait_for,
 )
+from test_distortion import FULL_D, H, K, W
 
 from fastdepth_ros.geometry import plan_sampling
 from fastdepth_ros.imaging import image_to_numpy
@@ -42,11 +43,7 @@ pytest.importorskip("rclpy", reason="rclpy not installed (scripts/venv.sh runtim
 
 NS = "/fdrect_%d" % os.getpid()
 NODE = NS + "/fastdepth"
-W, H = 640, 480
 INDEX_PER_M = 1e5
-K = np.array([[520.0, 0.0, 318.0], [0.0, 522.0, 245.0], [0.0, 0.0, 1.0]])
-# k1 k2 p1 p2 k3 | k4 k5 k6 | s1 s2 s3 s4 | tau_x tau_y
-FULL_D = (0.4, -0.1, 0.001, 0.0005, 0.01, 0.7, -0.05, 0.02, 0.03, -0.01, 0.025, 0.005, 0.03, -0.05)
 
 
 def position_model(path: Path) -> Path:

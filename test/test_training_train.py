@@ -25,23 +25,25 @@ def test_official_transforms_shapes_and_scale() -> None:
     assert data.Augment.sample(np.random.default_rng(3)) == data.Augment.sample(np.random.default_rng(3))
 
 
-def test_masked_l1_ignores_invalid_pixels() -> None:
+def test_batch_loss_ignores_invalid_pixels() -> None:
+    """The official loss: mean |pred - target| over pixels with valid (> 0) ground truth."""
     pred = torch.tensor([[1.0, 5.0]])
     gt = torch.tensor([[2.0, 0.0]])
-    assert train.masked_l1(pred, gt).item() == pytest.approx(1.0)
+    assert train.batch_loss(pred, gt, None, torch.zeros(1), 0.0).item() == pytest.approx(1.0)
 
 
 def test_loss_decreases_on_a_fixed_batch(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("FASTDEPTH_CACHE_DIR", str(tmp_path))
     torch.manual_seed(0)
-    ds = data.RenderedScenes(0, 2, train=True, scale=0.25)
-    x = torch.stack([ds[i][0] for i in range(2)])[:, :, 80:144, 80:144]
-    d = torch.stack([ds[i][1] for i in range(2)])[:, :, 80:144, 80:144]
+    ds = [data.transform(*data.load_or_render(i, 0.25), data.Augment.sample(np.random.default_rng([i, 0])))
+          for i in range(2)]
+    x = torch.stack([s[0] for s in ds])[:, :, 80:144, 80:144]
+    d = torch.stack([s[1] for s in ds])[:, :, 80:144, 80:144]
     m = model.build("pruned")
     opt = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
     losses = []
     for _ in range(6):
-        loss = train.masked_l1(m(x), d)
+        loss = train.batch_loss(m(x), d, None, torch.zeros(2), 0.0)
         opt.zero_grad()
         loss.backward()
         opt.step()

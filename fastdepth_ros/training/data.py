@@ -158,27 +158,6 @@ def transform(rgb: np.ndarray, depth_m: np.ndarray, aug: Augment | None) -> tupl
     return x, d
 
 
-class RenderedScenes(torch.utils.data.Dataset):
-    """Scenes ``seed0 .. seed0+count-1``; augmented with a per-(epoch, index) RNG if train."""
-
-    def __init__(
-        self, seed0: int, count: int, train: bool, scale: float = RENDER_SCALE, cache: bool = True
-    ) -> None:
-        self.seed0, self.count, self.train = seed0, count, train
-        self.scale, self.cache = scale, cache
-        self.epoch = 0
-
-    def __len__(self) -> int:
-        return self.count
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        rgb, depth = load_or_render(self.seed0 + i, self.scale, self.cache)
-        aug = None
-        if self.train:
-            aug = Augment.sample(np.random.default_rng([self.seed0 + i, self.epoch]))
-        return transform(rgb, depth, aug)
-
-
 def is_cached(seed: int, scale: float = RENDER_SCALE) -> bool:
     return (scene_dir(scale) / f"{seed:08d}.npz").exists()
 

@@ -83,12 +83,6 @@ class TrainConfig:
     optimizer: str = "sgd"  # or "adam" (lr-sized steps per weight, for fine-tuning folded weights)
 
 
-def masked_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean |pred - target| over pixels with valid (> 0) ground truth, as the official loss."""
-    valid = target > 0
-    return (pred - target).abs()[valid].mean()
-
-
 def lr_at(step: int, cfg: TrainConfig) -> float:
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
