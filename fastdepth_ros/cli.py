@@ -174,8 +174,14 @@ def _optional_command_modules() -> list:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    from .resources import ReferenceDataError
+
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except ReferenceDataError as exc:  # development data not named: say so, no traceback
+        print("fastdepth-ros %s: error: %s" % (args.command, exc), file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

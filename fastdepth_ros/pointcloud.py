@@ -24,10 +24,11 @@ point is back-projected with its own pixel's coordinates in the full depth grid
 at those pixels, not a rescaled approximation.
 
 The message is built by hand with numpy: ``sensor_msgs_py.point_cloud2`` (the ROS package
-that would do it) has no wheel on PyPI, neither for Kilted nor for Jazzy, so it cannot be a
-dependency of the pip-installed node; and its ``create_cloud`` goes through Python lists,
-where one numpy pass is what keeps this off the frame's latency budget.
-Pure numpy; ``sensor_msgs`` is imported only by :func:`to_msg`.
+that would do it) has no wheel on PyPI, neither for Kilted nor for Jazzy (checked 2026-12:
+``pip index versions`` finds no ``ros-sensor-msgs-py``, ``ros-jazzy-sensor-msgs-py`` or
+``sensor-msgs-py``), so it cannot be a dependency of the pip-installed node; and its
+``create_cloud`` goes through Python lists, where one numpy pass is what keeps this off the
+frame's latency budget.  Pure numpy; ``sensor_msgs`` is imported only by :func:`to_msg`.
 """
 
 from __future__ import annotations

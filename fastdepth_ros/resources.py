@@ -115,17 +115,26 @@ def stop_process(proc: subprocess.Popen, sig: int = signal.SIGINT, timeout_s: fl
         return None
 
 
-def reference_dir() -> Path:
-    """The read-only reference data (official model and NYU sample) for the training side's
-    evaluation only: the node, the demo, replay and the bench never call it (the bench takes
-    ``--reference-dir``, the tests their own fixture).
+REFERENCE_ENV = "FASTDEPTH_REFERENCE_DIR"
 
-    ``FASTDEPTH_REFERENCE_DIR`` overrides; the default is ``../shared/reference`` beside
-    the checkout, as CI lays it out (relative to the working directory when this module
-    runs from an installed copy).
+
+class ReferenceDataError(FileNotFoundError):
+    """Reference data was asked for and is not named (the one-line error the CLI prints)."""
+
+
+def reference_dir() -> Path:
+    """The reference data (the official model and its NYU sample frame) for the training
+    side's evaluation only: the node, the demo, replay and the bench never call it (the bench
+    takes ``--reference-dir``, the tests their own fixture).
+
+    Named by ``FASTDEPTH_REFERENCE_DIR`` and nothing else: it is development data, not part
+    of an install, so there is no default path (a default outside the install would make a
+    user's results depend on whatever lies there).  Raises :class:`ReferenceDataError`
+    saying so when unset; this project's tests and scripts set it to ``../shared/reference``.
     """
-    env = os.environ.get("FASTDEPTH_REFERENCE_DIR")
-    if env:
-        return Path(env)
-    root = CHECKOUT_ROOT if (CHECKOUT_ROOT / "package.xml").is_file() else Path.cwd()
-    return (root / ".." / "shared" / "reference").resolve()
+    env = os.environ.get(REFERENCE_ENV)
+    if not env:
+        raise ReferenceDataError(
+            "the official NYU sample needs the reference data folder (with official_sample/): set "
+            "%s=<folder>; it is not part of the install" % REFERENCE_ENV)
+    return Path(env)

@@ -11,6 +11,8 @@ cd "$(dirname "$0")/.."
 SHARED="${SHARED:-../shared}"
 VARIANT="${VARIANT:-teacher}"
 STEPS="${STEPS:-3600}"
+# --val nyu_sample reads the official NYU frame: the package has no default folder for it
+export FASTDEPTH_REFERENCE_DIR="${FASTDEPTH_REFERENCE_DIR:-$SHARED/reference}"
 RUN_DIR="${RUN_DIR:-${FASTDEPTH_CACHE_DIR:-$HOME/.cache/fastdepth_ros}/runs/real-$VARIANT}"
 extra=()
 share=0.3

@@ -33,6 +33,11 @@ def pytest_configure(config) -> None:
     import importlib.util
     import sys
 
+    # the package has no default reference folder (resources.reference_dir): the tests name
+    # theirs, ../shared/reference beside the checkout unless FASTDEPTH_REFERENCE_DIR says otherwise
+    reference = _shared("FASTDEPTH_REFERENCE_DIR", "reference")
+    if reference.is_dir():
+        os.environ.setdefault("FASTDEPTH_REFERENCE_DIR", str(reference))
     if sys.prefix == sys.base_prefix:
         return  # not a venv: apt ROS + colcon, where /opt/ros's rclpy is the right one
     spec = importlib.util.find_spec("rclpy")

@@ -170,6 +170,8 @@ def test_points_are_the_depth_back_projected_through_its_camera_info(node) -> No
 
 def test_points_are_computed_only_while_subscribed(node) -> None:
     proc, client = node
+    # enabled, but nobody subscribes depth/points
+    assert client.set_parameters(proc_node(client), publish_points=True)[0].successful
     rgb = scene_rgb8(W, H)
     info = camera_info(W, H, frame_id="cam_optical")
     if client._depth_sub is None:

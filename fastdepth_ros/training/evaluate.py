@@ -9,6 +9,7 @@ offline and shows the synthetic-to-real gap honestly.
 from __future__ import annotations
 
 import json
+import os
 import struct
 import time
 import zlib
@@ -18,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..metrics import MetricsAccumulator, compute_metrics, median_scaled
-from ..resources import reference_dir
+from ..resources import REFERENCE_ENV, ReferenceDataError, reference_dir
 
 Predictor = Callable[[np.ndarray], np.ndarray]  # rgb float32 1x3xHxW [0,1] -> depth HxW m
 
@@ -57,11 +58,13 @@ def predictor_for(path_or_model, threads: int = 1) -> Predictor:
     return torch_predictor(path_or_model)
 
 
-def official_sample() -> tuple[np.ndarray, np.ndarray] | None:
-    """(rgb 224x224x3 float [0,1], depth 224x224 m) of the official NYU sample, if present."""
+def official_sample() -> tuple[np.ndarray, np.ndarray]:
+    """(rgb 224x224x3 float [0,1], depth 224x224 m) of the official NYU sample in
+    FASTDEPTH_REFERENCE_DIR; ReferenceDataError when it is not named or not there."""
     d = reference_dir() / "official_sample"
     if not (d / "rgb.npy").exists():
-        return None
+        raise ReferenceDataError("no official NYU sample in %s (FASTDEPTH_REFERENCE_DIR): expected "
+                                 "official_sample/rgb.npy and depth.npy" % d.parent)
     return np.load(d / "rgb.npy"), np.load(d / "depth.npy")
 
 
@@ -123,10 +126,8 @@ def validation_sets(specs: list) -> list[ValidationSet]:
 
     out = []
     for spec in specs:
-        if spec == "nyu_sample":
-            sample = official_sample()
-            if sample is not None:
-                out.append(ValidationSet("nyu_official_sample", [sample], CANONICAL_FOCAL_PX))
+        if spec == "nyu_sample":  # asked for by name: missing reference data is an error
+            out.append(ValidationSet("nyu_official_sample", [official_sample()], CANONICAL_FOCAL_PX))
             continue
         folder = RGBDFolder(FolderSpec.parse(spec))
         samples = [folder.val_sample(i) for i in range(len(folder))]
@@ -164,6 +165,8 @@ def model_canonical_focal_px(path_or_model) -> float | None:
 def _eval_sets(folders, nyu: bool, n_heldout: int) -> list:
     from .canonical import CANONICAL_FOCAL_PX
 
+    if nyu and not os.environ.get(REFERENCE_ENV):
+        nyu = False  # eval's default NYU frame: only where the reference data is named (else null)
     sets = validation_sets((["nyu_sample"] if nyu else []) + list(folders))
     if n_heldout > 0:
         sets.append(ValidationSet("heldout_rendered", heldout(n_heldout), CANONICAL_FOCAL_PX))
