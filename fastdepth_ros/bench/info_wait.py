@@ -17,6 +17,10 @@ dropped frames, the node's own ``info_wait`` stage p50 and its pairing counters 
 node started, warm-up included).
 
     python -m fastdepth_ros.bench.info_wait --seconds 20 --out benchmarks/results/info_wait.json
+    python -m fastdepth_ros.bench.info_wait --table benchmarks/results/info_wait.json
+
+``--table`` prints the markdown table docs/performance.md carries (a test checks that the
+doc's table is this rendering of the committed result file).
 """
 
 from __future__ import annotations
@@ -85,6 +89,34 @@ def run(model_path: str, seconds: float, rate_hz: float = 30.0, log=print) -> Di
             "machine": machine_info(), "cases": rows}
 
 
+TABLE_HEADER = (
+    "| camera_info timing | `camera_info_wait_ms` | node `info_wait` p50 | exact / latest pairs "
+    "(since start) | e2e p50 / p95 | output at 30 Hz in |\n|---|---|---|---|---|---|\n")
+TIMING = {None: "before the image", "none": "none",
+          "mismatch": "3 ms after, stamp never matches (worst case)"}
+
+
+def markdown_table(report: Dict[str, object]) -> str:
+    """The docs/performance.md table of a report from :func:`run`."""
+    lines = [TABLE_HEADER]
+    for row in report["cases"]:  # type: ignore[union-attr]
+        after, wait = row["info_after_image_ms"], row["camera_info_wait_ms"]
+        timing = TIMING[after] if after in TIMING else "%g ms after the image" % after
+        wait_text = "%g" % wait
+        if isinstance(after, float):  # the cases that compare waiting with not waiting
+            wait_text += " (no wait)" if wait == 0 else " (default)" if wait == DEFAULT_WAIT_MS else ""
+        counts = row["pairing_since_start"]
+        pairs = "no camera_info" if after == "none" else "%d / %d" % (counts["exact"], counts["latest"])
+        lines.append("| %s | %s | %s ms | %s | %.1f / %.1f ms | %.1f Hz |\n" % (
+            timing, wait_text, _ms(row["node_info_wait_p50_ms"]), pairs, row["latency_median_ms"],
+            row["latency_p95_ms"], row["output_hz"]))
+    return "".join(lines)
+
+
+def _ms(value: float) -> str:
+    return "%.3f" % value if value < 0.1 else "%.1f" % value
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     from ..resources import default_model_path
 
@@ -93,7 +125,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="measuring window per case")
     parser.add_argument("--rate", type=float, default=30.0, help="camera rate in Hz")
     parser.add_argument("--out", default="", help="also write the JSON here")
+    parser.add_argument("--table", default="", metavar="JSON",
+                        help="print the docs table of a result file instead of measuring")
     args = parser.parse_args(argv)
+    if args.table:
+        print(markdown_table(json.loads(Path(args.table).read_text())), end="")
+        return 0
     report = run(args.model or str(default_model_path()), args.seconds, args.rate,
                  log=lambda msg: print(msg, file=sys.stderr))
     text = json.dumps(report, indent=1)
