@@ -389,7 +389,7 @@ class DepthNode(Node):
         self._reloader = ModelReloader(self._load_engine, self._on_model_loaded)
 
     def _activate(self) -> None:
-        """Publishers, the camera_info subscription, the worker and the timers; the image
+        """The camera_info subscription, the worker and the lazy timer; the image
         subscription now or, when lazy, as soon as an output has a subscriber."""
         self._info_sub = self._endpoints.subscription(CameraInfo, topics.CAMERA_INFO, self._on_info,
                                                       q.input_qos(CAMERA_INFO_CACHE))
@@ -576,8 +576,8 @@ class DepthNode(Node):
             self._counts["info_received"] += 1
             self._infos_arrived.notify_all()
 
-    def _camera_info_for(self, header: Any) -> Tuple[Optional[CameraInfo], bool]:
-        """The info with the image's stamp, else the latest; (info, exact).
+    def _camera_info_for(self, header: Any) -> Tuple[Optional[CameraInfo], bool, bool]:
+        """The info with the image's stamp, else the latest; (info, exact, waited for it).
 
         image_transport's CameraPublisher sends the image first, so the matching info is
         often a few ms behind: wait for it up to ``camera_info_wait_ms``, as an exact-time
@@ -590,9 +590,7 @@ class DepthNode(Node):
             while True:
                 info = self._infos.get(key)
                 if info is not None:
-                    if deadline is not None:
-                        self._counts["info_waited"] += 1
-                    return info, True
+                    return info, True, deadline is not None
                 if not self._infos or self._info_wait_s <= 0.0 or self._stop.is_set():
                     break
                 if next(reversed(self._infos)) > key:
@@ -601,12 +599,11 @@ class DepthNode(Node):
                 if deadline is None:
                     deadline = now + self._info_wait_s
                 elif now >= deadline:
-                    self._counts["info_wait_timeouts"] += 1
                     break
                 self._infos_arrived.wait(deadline - now)
             if self._infos:
-                return next(reversed(self._infos.values())), False
-        return None, False
+                return next(reversed(self._infos.values())), False, deadline is not None
+        return None, False, False
 
     def _on_parameters(self, params: List[Any]) -> SetParametersResult:
         """Apply safe runtime changes atomically; reject bad values with the reason."""
@@ -731,7 +728,7 @@ class DepthNode(Node):
             return
         t_converted = time.perf_counter()
         header = msg.header
-        info, exact = self._camera_info_for(header)
+        info, exact, waited = self._camera_info_for(header)
         t_paired = time.perf_counter()
         with self._pipeline_lock:  # a snapshot: a reload or reconfigure swaps, never mutates
             pipeline = self._pipeline
@@ -739,8 +736,8 @@ class DepthNode(Node):
                 return
             publish_colored = self._publish_colored
             publish_points, points_stride = self._publish_points, self._points_stride
-        # intrinsics for rectification and focal scaling: the exact-stamp camera_info if
-        # already here, else the latest (K rarely changes)
+        # intrinsics for rectification and focal scaling: the exact-stamp camera_info (waited
+        # for up to camera_info_wait_ms), else the latest
         camera, rectify_failed = self._calibration(info, rgb.shape[:2], pipeline)
         try:
             result = pipeline.process(rgb, camera)
@@ -762,7 +759,9 @@ class DepthNode(Node):
         t_depth_out = time.perf_counter()
         # after depth: off its latency path.  A frame whose calibration could not be rectified
         # goes out without camera_info: distorted depth must not come with an info that lies.
-        info_msg = None if rectify_failed else self._depth_info(header, result, pipeline, info, exact)
+        info_msg = None
+        if not rectify_failed:
+            info_msg = self._depth_info(header, result, pipeline, info, exact, waited)
         if info_msg is not None:
             self._depth_info_pub.publish(info_msg)
         if publish_colored and self._colored_pub.get_subscription_count() > 0:
@@ -836,11 +835,13 @@ class DepthNode(Node):
         return camera, False
 
     def _depth_info(self, header: Any, result: Any, pipeline: DepthPipeline, info: Optional[CameraInfo],
-                    exact: bool) -> Optional[CameraInfo]:
+                    exact: bool, waited: bool) -> Optional[CameraInfo]:
         if info is None:
             self._counts["info_none"] += 1
             return None
         self._counts["info_exact" if exact else "info_latest"] += 1
+        if waited:
+            self._counts["info_waited" if exact else "info_wait_timeouts"] += 1
         try:
             derived = pipeline.depth_camera_info(CameraIntrinsics.from_msg(info), result.geometry)
         except (CameraInfoError, ValueError) as exc:

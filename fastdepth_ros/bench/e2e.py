@@ -115,6 +115,10 @@ def _driver(cfg: Dict[str, object]) -> Dict[str, object]:
     seconds = float(cfg["seconds"])  # type: ignore[arg-type]
     warmup_s = float(cfg["warmup_s"])  # type: ignore[arg-type]
     node_pid = int(cfg["node_pid"])  # type: ignore[arg-type]
+    # camera_info timing (bench/info_wait.py): None = before the image (exact pairing at once);
+    # >= 0 = that many ms after it (image_transport CameraPublisher's order); "none" = no
+    # camera_info; "mismatch" = 3 ms after, its stamp 1 us off (an exact pair never comes)
+    info_after = cfg.get("info_after_ms")
     idle = mode.startswith("idle")
     if idle:
         rate_hz = float(mode.partition("@")[2] or 30.0)
@@ -149,7 +153,7 @@ def _driver(cfg: Dict[str, object]) -> Dict[str, object]:
 
     def on_diag(msg: DiagnosticArray) -> None:
         for status in msg.status:
-            if status.name.endswith(("latency", "input", "depth output")):
+            if status.name.endswith(("latency", "input", "depth output", "camera_info")):
                 for kv in status.values:
                     diag["%s/%s" % (status.name.split(": ")[-1], kv.key)] = kv.value
 
@@ -173,8 +177,17 @@ def _driver(cfg: Dict[str, object]) -> Dict[str, object]:
         sec, nsec = divmod(ns, 1_000_000_000)
         img.header.stamp.sec = info.header.stamp.sec = int(sec)
         img.header.stamp.nanosec = info.header.stamp.nanosec = int(nsec)
-        info_pub.publish(info)  # first, so the node can pair by exact stamp
+        if info_after is None:
+            info_pub.publish(info)  # first, so the node can pair by exact stamp
+            img_pub.publish(img)
+            return ns
         img_pub.publish(img)
+        if info_after == "none":
+            return ns
+        if info_after == "mismatch":
+            info.header.stamp.sec, info.header.stamp.nanosec = divmod(ns - 1000, 1_000_000_000)
+        time.sleep((3.0 if info_after == "mismatch" else float(info_after)) / 1e3)
+        info_pub.publish(info)
         return ns
 
     # discovery: wait until the node subscribes our image topic and publishes depth (idle:
@@ -347,6 +360,7 @@ def run_e2e(
     log=print,
     relay: bool = False,
     whatif: Sequence[str] = (),
+    driver_options: Optional[Dict[str, object]] = None,
 ) -> List[Dict[str, object]]:
     """Start depth_node (or, with ``relay``, the transport-floor relay) once, run the driver
     per mode; one result dict per mode."""
@@ -377,6 +391,7 @@ def run_e2e(
             for mode in modes:
                 log("  e2e %s: %.0f s ..." % (mode, seconds))
                 cfg = {"mode": mode, "seconds": seconds, "warmup_s": warmup_s, "node_pid": proc.pid}
+                cfg.update(driver_options or {})
                 if proc.poll() is not None:
                     raise RuntimeError("depth_node exited with %s" % proc.returncode)
                 drv = subprocess.run(
