@@ -277,7 +277,7 @@ def test_ort_table_measures_blocks_and_predicts_their_sum(tmp_path) -> None:
     """Blocks measured one by one on ORT CPU: each measured once, saved, and the prediction
     is their sum with the dispatch overhead counted once; the whole networks are measured
     too.  How close prediction and measurement come depends on the machine and its load:
-    that figure is the table check's output (``docs/netadapt.md``), not asserted here."""
+    that figure is the table check's output (``lut_check.json``, docs/netadapt.md), not asserted here."""
     table = latency.LatencyTable(
         latency.OrtMeasure("cpu", threads=1, runs=15), tmp_path / "lut.json", input_hw=(128, 128)
     )
