@@ -137,8 +137,8 @@ PARAMETERS: Dict[str, Tuple[Any, str, bool, Dict[str, Any]]] = {
                         "sensor_msgs/CompressedImage on '<resolved image topic>/compressed'.",
                         True, {"additional_constraints": "raw | compressed"}),
     "lazy": (True, "Subscribe to the image (and run inference) only while something subscribes "
-             "to depth/image, depth/camera_info or depth/colored, like image_pipeline; false = "
-             "always.", True, {}),
+             "to depth/image, depth/camera_info or depth/colored (if publish_colored), like "
+             "image_pipeline; false = always.", True, {}),
     "input_mode": (_PC.input_mode, "'crop': the paper's centre crop (accuracy as published); "
                    "'full': the whole field of view, squeezed to the model input.", False,
                    {"additional_constraints": "crop | full"}),
