@@ -58,7 +58,7 @@ from .imaging import (
 )
 from .latest import LatestSlot
 from .model_reload import LoaderStopped, ModelReloader, ReloadOutcome
-from .pipeline import MAX_OUTPUT_PIXELS, DepthPipeline, PipelineConfig
+from .pipeline import DepthPipeline, PipelineConfig
 from .provider_check import load_checked
 from .resources import default_model_path
 from .spinning import spin_until_shutdown
@@ -96,6 +96,8 @@ def _float_range(lo: float, hi: float) -> List[FloatingPointRange]:
 def _int_range(lo: int, hi: int) -> List[IntegerRange]:
     return [IntegerRange(from_value=int(lo), to_value=int(hi), step=1)]
 
+
+_PC = PipelineConfig()  # the pipeline parameters' defaults live in PipelineConfig
 
 # name -> (default, description, read_only, extra descriptor fields).  The table in
 # docs/node.md lists the same.  Read-only ones need a restart (they shape the session or
@@ -138,7 +140,7 @@ PARAMETERS: Dict[str, Tuple[Any, str, bool, Dict[str, Any]]] = {
                          "its header), so a small PNG declaring 20000x20000 cannot exhaust "
                          "memory. 16 MP by default.", False,
                          {"integer_range": _int_range(1, 16384 * 16384)}),
-    "max_output_pixels": (MAX_OUTPUT_PIXELS, "Pixel budget (width x height) of the depth image: an "
+    "max_output_pixels": (_PC.max_output_pixels, "Pixel budget (width x height) of the depth image: an "
                           "output_size over it is refused at start-up and when set at runtime; with "
                           "'input' (or 'model'), a frame whose depth image would exceed it is dropped "
                           "with an input ERROR. 16 MP by default.", False,
@@ -147,29 +149,29 @@ PARAMETERS: Dict[str, Tuple[Any, str, bool, Dict[str, Any]]] = {
                         "sensor_msgs/CompressedImage on '<resolved image topic>/compressed'.",
                         True, {"additional_constraints": "raw | compressed"}),
     "lazy": (True, "Subscribe to the image (and run inference) only while something subscribes "
-             "to depth/image, depth/camera_info or depth/colored, like image_pipeline; false = "
-             "always.", True, {}),
-    "input_mode": ("crop", "'crop': the paper's centre crop (accuracy as published); "
+             "to depth/image, depth/camera_info or depth/colored (if publish_colored), like "
+             "image_pipeline; false = always.", True, {}),
+    "input_mode": (_PC.input_mode, "'crop': the paper's centre crop (accuracy as published); "
                    "'full': the whole field of view, squeezed to the model input.", False,
                    {"additional_constraints": "crop | full"}),
-    "output_size": ("model", "Depth image grid: 'model' (e.g. 224x224), 'input' (camera "
+    "output_size": (_PC.output_size, "Depth image grid: 'model' (e.g. 224x224), 'input' (camera "
                     "size, NaN outside the crop) or 'WxH'.", False,
                     {"additional_constraints": "model | input | <W>x<H>"}),
-    "output_encoding": ("32FC1", "'32FC1' metres (REP 117 NaN/Inf flags) or '16UC1' "
+    "output_encoding": (_PC.output_encoding, "'32FC1' metres (REP 117 NaN/Inf flags) or '16UC1' "
                         "millimetres (0 = invalid).", False,
                         {"additional_constraints": "32FC1 | 16UC1"}),
-    "min_range_m": (0.1, "Closer depths are flagged -Inf (16UC1: 0).", False,
+    "min_range_m": (_PC.min_range_m, "Closer depths are flagged -Inf (16UC1: 0).", False,
                     {"floating_point_range": _float_range(0.0, 1000.0)}),
-    "max_range_m": (10.0, "Farther depths are flagged +Inf (16UC1: 0; at most 65.535).", False,
+    "max_range_m": (_PC.max_range_m, "Farther depths are flagged +Inf (16UC1: 0; at most 65.535).", False,
                     {"floating_point_range": _float_range(0.0, 1000.0)}),
-    "focal_scaling": (True, "Convert the model's canonical-camera depth to this camera: depth x "
+    "focal_scaling": (_PC.focal_scaling, "Convert the model's canonical-camera depth to this camera: depth x "
                       "f_camera / f_canonical, f_camera from camera_info in model-input pixels. "
                       "Needs camera_info and a model that records f_canonical.", False, {}),
-    "canonical_focal_px": (0.0, "f_canonical for focal scaling, in model-input pixels: 0 = the "
-                           "model's ONNX metadata; e.g. 229.948 (NYU's Kinect through the official "
+    "canonical_focal_px": (_PC.canonical_focal_px, "f_canonical for focal scaling, in model-input pixels: "
+                           "0 = the model's ONNX metadata; e.g. 229.948 (NYU's Kinect through the official "
                            "crop) for the official NYU-trained model, whose ONNX records none.", False,
                            {"floating_point_range": _float_range(0.0, 100000.0)}),
-    "rectify": ("auto", "Undistort the depth image (folded into the sampling maps): 'auto' when "
+    "rectify": (_PC.rectify, "Undistort the depth image (folded into the sampling maps): 'auto' when "
                 "camera_info D is non-zero, 'true' always (also applies R and P), 'false' never "
                 "(D is passed through to depth/camera_info). Rectified depth/camera_info has D = 0, "
                 "R = I and P of the depth grid. Models (D lengths, every coefficient used): %s; anything "
@@ -335,10 +337,20 @@ class DepthNode(Node):
             self._image_topic = topics.compressed_topic(_resolve(self, topics.IMAGE))
         else:
             self._image_topic = topics.IMAGE
-        self._max_input_pixels = int(p("max_input_pixels"))
-        self._publish_colored = bool(p("publish_colored"))
-        self._publish_points = bool(p("publish_points"))
-        self._points_stride = pointcloud.check_stride(p("points_stride"))
+        # ---- diagnostics state (thresholds: _apply_parameters)
+        steady = time.monotonic()
+        window = p("diagnostic_window")
+        self._input_rate = dg.FrequencyStatus(0.0, window_size=window, now_s=steady)
+        self._output_rate = dg.FrequencyStatus(0.0, window_size=window, now_s=steady)
+        self._age = dg.TimeStampStatus()
+        self._stats = dg.StageStats(STAGES, window=100)
+        self._input_errors = dg.ErrorLatch()
+        self._engine_errors = dg.ErrorLatch()
+        self._info_errors = dg.ErrorLatch()
+        self._spellings: Dict[str, str] = {}  # non-ROS encoding spellings seen -> canonical
+        self._spelling_window = ""
+        # every parameter that may change at runtime, set the way a runtime change sets it
+        self._apply_parameters({name: p(name) for name, spec in PARAMETERS.items() if not spec[2]})
         self._cloud = pointcloud.CloudBuffer()
         self._lazy = bool(p("lazy"))
         self._check_qos_overrides()  # before the model load: a typo is refused at once
@@ -354,21 +366,6 @@ class DepthNode(Node):
                config.input_mode, config.output_size, config.output_encoding, config.rectify)
         )
 
-        # ---- diagnostics state
-        steady = time.monotonic()
-        window = p("diagnostic_window")
-        self._input_rate = dg.FrequencyStatus(0.0, tolerance=p("rate_tolerance"), window_size=window,
-                                              now_s=steady)
-        self._output_rate = dg.FrequencyStatus(p("expected_rate_hz"), tolerance=p("rate_tolerance"),
-                                               window_size=window, now_s=steady)
-        self._age = dg.TimeStampStatus(p("min_frame_age_ms") / 1e3, p("max_frame_age_ms") / 1e3)
-        self._stats = dg.StageStats(STAGES, window=100)
-        self._input_errors = dg.ErrorLatch()
-        self._engine_errors = dg.ErrorLatch()
-        self._info_errors = dg.ErrorLatch()
-        self._spellings: Dict[str, str] = {}  # non-ROS encoding spellings seen -> canonical
-        self._spelling_window = ""
-        self._max_latency_ms = float(p("max_latency_ms"))
         self._focal_scale: Optional[float] = None  # of the last published frame
         self._counts = {"published": 0, "colored": 0, "points": 0, "info_exact": 0, "info_latest": 0,
                         "info_none": 0, "info_received": 0, "rectified": 0, "info_waited": 0,
@@ -376,7 +373,6 @@ class DepthNode(Node):
         self._infos: OrderedDict = OrderedDict()  # (sec, nanosec) -> CameraInfo
         self._infos_lock = threading.Lock()
         self._infos_arrived = threading.Condition(self._infos_lock)  # a frame waits for its info
-        self._info_wait_s = float(p("camera_info_wait_ms")) / 1e3
         # Lifecycle publishers (plain ones in depth_node): created here so the node and its
         # topics stay in the graph while inactive; they publish only while active.
         out_qos, life = q.output_qos(), self.managed
@@ -643,29 +639,34 @@ class DepthNode(Node):
         if model_request is not None:
             self.get_logger().info("loading model %s in the background; the current model keeps serving"
                                    % (model_request or "(the package's model)"))
-        if "max_input_pixels" in changes:
-            self._max_input_pixels = int(changes["max_input_pixels"])
-        if "camera_info_wait_ms" in changes:
-            self._info_wait_s = float(changes["camera_info_wait_ms"]) / 1e3
-        if "publish_colored" in changes:
-            self._publish_colored = bool(changes["publish_colored"])
-        if "publish_points" in changes:
-            self._publish_points = bool(changes["publish_points"])
-        if "points_stride" in changes:  # its integer_range already refused < 1
-            self._points_stride = pointcloud.check_stride(changes["points_stride"])
-        if "expected_rate_hz" in changes:
-            self._output_rate.min_hz = float(changes["expected_rate_hz"])
-        if "rate_tolerance" in changes:
-            self._output_rate.tolerance = self._input_rate.tolerance = float(changes["rate_tolerance"])
-        if "max_latency_ms" in changes:
-            self._max_latency_ms = float(changes["max_latency_ms"])
-        if "max_frame_age_ms" in changes:
-            self._age.max_acceptable_s = float(changes["max_frame_age_ms"]) / 1e3
-        if "min_frame_age_ms" in changes:
-            self._age.min_acceptable_s = float(changes["min_frame_age_ms"]) / 1e3
+        self._apply_parameters(changes)
         if pipeline_changes:
             self.get_logger().info("reconfigured: %s" % pipeline_changes)
         return SetParametersResult(successful=True)
+
+    def _apply_parameters(self, values: Dict[str, Any]) -> None:
+        """Parameter values -> the attributes they drive, for those of ``values`` this handles:
+        configure passes every runtime parameter, a runtime set the changed ones (validated)."""
+        if "max_input_pixels" in values:
+            self._max_input_pixels = int(values["max_input_pixels"])
+        if "camera_info_wait_ms" in values:
+            self._info_wait_s = float(values["camera_info_wait_ms"]) / 1e3
+        if "publish_colored" in values:
+            self._publish_colored = bool(values["publish_colored"])
+        if "publish_points" in values:
+            self._publish_points = bool(values["publish_points"])
+        if "points_stride" in values:  # its integer_range already refused < 1
+            self._points_stride = pointcloud.check_stride(values["points_stride"])
+        if "expected_rate_hz" in values:
+            self._output_rate.min_hz = float(values["expected_rate_hz"])
+        if "rate_tolerance" in values:
+            self._output_rate.tolerance = self._input_rate.tolerance = float(values["rate_tolerance"])
+        if "max_latency_ms" in values:
+            self._max_latency_ms = float(values["max_latency_ms"])
+        if "max_frame_age_ms" in values:
+            self._age.max_acceptable_s = float(values["max_frame_age_ms"]) / 1e3
+        if "min_frame_age_ms" in values:
+            self._age.min_acceptable_s = float(values["min_frame_age_ms"]) / 1e3
 
     def _on_model_loaded(self, outcome: ReloadOutcome) -> None:
         """Loader thread: swap the new engine in, or report why not (never silent)."""

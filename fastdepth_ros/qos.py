@@ -224,20 +224,30 @@ class Endpoints:
 
     def mismatches(self) -> Dict[str, List[str]]:
         """Endpoint label ('subscription /cam/image_raw') -> the peers in the ROS graph whose
-        QoS cannot match it, now ('publisher /camera/driver: Best effort publisher and
-        reliable subscription'); endpoints without such a peer are left out."""
+        QoS cannot match it, now ('publisher /camera/driver (Best effort publisher and reliable
+        subscription)'); endpoints without such a peer are left out.
+
+        Both profiles are the graph's: the middleware reports an infinite deadline or lease
+        duration as a finite number, which against our own profile's 0 (= infinite) would read
+        as a mismatch."""
+        node = self._node
+        me = (node.get_namespace(), node.get_name())
         out: Dict[str, List[str]] = {}
         for (kind, _), entity in sorted(self._live().items()):
             topic = entity.topic_name
-            if kind == "subscription":
-                peers = [(p, p.qos_profile, entity.qos_profile, "publisher")
-                         for p in self._node.get_publishers_info_by_topic(topic)]
-            else:
-                peers = [(p, entity.qos_profile, p.qos_profile, "subscription")
-                         for p in self._node.get_subscriptions_info_by_topic(topic)]
-            for peer, pub_qos, sub_qos, peer_kind in peers:
-                why = _incompatibility(pub_qos, sub_qos)
+            pubs = node.get_publishers_info_by_topic(topic)
+            subs = node.get_subscriptions_info_by_topic(topic)
+            mine, peers = (subs, pubs) if kind == "subscription" else (pubs, subs)
+            own = [e for e in mine if (e.node_namespace, e.node_name) == me]
+            if not own:  # not in this node's graph cache yet
+                continue
+            for peer in peers:
+                if kind == "subscription":
+                    why = _incompatibility(peer.qos_profile, own[0].qos_profile)
+                else:
+                    why = _incompatibility(own[0].qos_profile, peer.qos_profile)
                 if why:
-                    node = "/".join((peer.node_namespace.rstrip("/"), peer.node_name))
-                    out.setdefault("%s %s" % (kind, topic), []).append("%s %s (%s)" % (peer_kind, node, why))
+                    name = "/".join((peer.node_namespace.rstrip("/"), peer.node_name))
+                    peer_kind = "publisher" if kind == "subscription" else "subscription"
+                    out.setdefault("%s %s" % (kind, topic), []).append("%s %s (%s)" % (peer_kind, name, why))
         return out
