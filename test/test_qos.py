@@ -2,6 +2,7 @@
 
 from types import SimpleNamespace
 
+import pytest
 from deps import need
 
 rclpy = need("rclpy", reason="rclpy not installed (scripts/venv.sh runtime,ros,test)")
