@@ -41,11 +41,12 @@ from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, Range
 
 from . import diagnostics as dg
 from . import qos as q
 from . import topics
+from .anchor import AnchorConfig, AnchorError, Anchoring
 from .engine import Engine, EngineConfig, ModelLoadError, parse_provider_options
 from .geometry import DISTORTION_MODELS, CameraInfoError, CameraIntrinsics
 from .imaging import (
@@ -178,6 +179,18 @@ PARAMETERS: Dict[str, Tuple[Any, str, bool, Dict[str, Any]]] = {
     "hardware_id": ("", "DiagnosticStatus.hardware_id; empty like diagnostic_updater's default "
                     "(statuses are told apart by their names, which carry the node's full name).",
                     True, {}),
+    "anchor.max_age_s": (0.5, "Metric anchoring: an anchor (anchor/depth, anchor/range) pairs with the "
+                         "image of its stamp, else the newest one at most this far from the image's "
+                         "stamp; with none, the model's own scale is published (and said).", True,
+                         {"floating_point_range": _float_range(0.001, 3600.0)}),
+    "anchor.min_points": (10, "Fewest anchor/depth pixels inside the model's view for a scale fit.",
+                          True, {"integer_range": _int_range(1, 1000000)}),
+    "anchor.smoothing_s": (0.2, "Time constant of the scale's smoothing in log space (0 = per frame); "
+                           "0.2 s converges within 1 s at 10 Hz; a jump beyond the estimate's noise "
+                           "restarts it (a new scene is never blended with the last).", True,
+                           {"floating_point_range": _float_range(0.0, 60.0)}),
+    "anchor.scale_limits": ([0.05, 20.0], "[low, high] anchored scales outside which the fit is "
+                            "refused (the model's own scale is published, with a WARN).", True, {}),
     DIAGNOSTIC_PERIOD_PARAM: (1.0, "Seconds between /diagnostics updates (diagnostic_updater's "
                               "parameter).", True, {"floating_point_range": _float_range(0.05, 60.0)}),
 }
@@ -208,6 +221,10 @@ def _focal_scaling_state(enabled: bool, canonical_px: Optional[float], last_scal
 
 def _stamp_s(stamp: Any) -> float:
     return stamp.sec + stamp.nanosec * 1e-9
+
+
+def _stamp_ns(stamp: Any) -> int:
+    return int(stamp.sec) * 1000000000 + int(stamp.nanosec)
 
 
 def normalize_rectify(value: Any) -> str:
@@ -252,6 +269,7 @@ class DepthNode(Node):
         self._slot: LatestSlot[Tuple[Any, float]] = LatestSlot()
         self._image_sub: Any = None
         self._info_sub: Any = None
+        self._anchor_subs: List[Any] = []
         self._timers: List[Any] = []
         self.add_on_set_parameters_callback(self._on_parameters)
         # A failed background load sets model_path back on the executor thread (where
@@ -323,6 +341,11 @@ class DepthNode(Node):
                         "info_none": 0, "info_received": 0, "rectified": 0}
         self._infos: OrderedDict = OrderedDict()  # (sec, nanosec) -> CameraInfo
         self._infos_lock = threading.Lock()
+        self._anchoring = Anchoring(AnchorConfig(
+            float(p("anchor.max_age_s")), int(p("anchor.min_points")), float(p("anchor.smoothing_s")),
+            tuple(float(v) for v in p("anchor.scale_limits"))))
+        self._anchor_errors = dg.ErrorLatch()
+        self._image_hw: Optional[Tuple[int, int]] = None  # of the last frame (anchor aspect check)
         # Threads last: a constructor that fails (or is interrupted) before here leaves none.
         self._reloader = ModelReloader(self._load_engine, self._on_model_loaded)
 
@@ -336,6 +359,12 @@ class DepthNode(Node):
         self._diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
         self._info_sub = self._endpoints.subscription(CameraInfo, topics.CAMERA_INFO, self._on_info,
                                                       q.input_qos(CAMERA_INFO_CACHE))
+        self._anchor_subs = [
+            self._endpoints.subscription(Image, topics.ANCHOR_DEPTH, self._on_anchor_depth, q.input_qos()),
+            self._endpoints.subscription(CameraInfo, topics.ANCHOR_CAMERA_INFO, self._on_anchor_info,
+                                         q.input_qos()),
+            self._endpoints.subscription(Range, topics.ANCHOR_RANGE, self._on_anchor_range, q.input_qos()),
+        ]
         if self._compressed:
             self._image_topic = topics.compressed_topic(_resolve(self, topics.IMAGE))
         else:
@@ -373,6 +402,9 @@ class DepthNode(Node):
             if getattr(self, attr) is not None:
                 self.destroy_subscription(getattr(self, attr))
                 setattr(self, attr, None)
+        for sub in self._anchor_subs:
+            self.destroy_subscription(sub)
+        self._anchor_subs = []
         for pub in (self._depth_pub, self._depth_info_pub, self._colored_pub, self._diag_pub):
             self.destroy_publisher(pub)
 
@@ -473,6 +505,47 @@ class DepthNode(Node):
             while len(self._infos) > CAMERA_INFO_CACHE:
                 self._infos.popitem(last=False)
             self._counts["info_received"] += 1
+
+    def _on_anchor_depth(self, msg: Image) -> None:
+        """Executor thread: decode and keep a metric anchor image (bad ones: WARN, dropped)."""
+        try:
+            self._anchoring.add_depth_msg(msg, _stamp_ns(msg.header.stamp), self._image_hw,
+                                          self._max_input_pixels)
+        except AnchorError as exc:
+            self._bad_anchor("anchor_depth", str(exc))
+
+    def _on_anchor_info(self, msg: CameraInfo) -> None:
+        """anchor/camera_info: anchor pixels are mapped through its K (same optical frame)."""
+        k = _intrinsics_or_none(msg)
+        if k is None or not (k.k[0, 0] > 0 and k.k[1, 1] > 0):
+            self._bad_anchor("anchor_info", "anchor/camera_info has no usable K; ignored")
+            return
+        self._anchoring.set_anchor_camera(k.k)
+
+    def _on_anchor_range(self, msg: Range) -> None:
+        try:
+            self._anchoring.add_range(float(msg.range), float(msg.min_range), float(msg.max_range),
+                                      float(msg.field_of_view), _stamp_ns(msg.header.stamp))
+        except AnchorError as exc:
+            self._bad_anchor("anchor_range", str(exc))
+
+    def _bad_anchor(self, key: str, message: str) -> None:
+        self._anchor_errors.report("bad anchor: %s" % message, kind=key)
+        suppressed = self._throttle.check(key)
+        if suppressed is not None:
+            extra = " (%d similar suppressed)" % suppressed if suppressed else ""
+            self.get_logger().warn("ignoring bad anchor message: %s%s" % (message, extra))
+
+    def _rescale(self, header: Any, camera: Optional[CameraIntrinsics], pipeline: DepthPipeline) -> Any:
+        """The pipeline's metric-anchoring hook for one frame (see fastdepth_ros.anchor)."""
+        stamp_ns = _stamp_ns(header.stamp)
+
+        def rescale(model_m: Any, geometry: Any) -> Optional[float]:
+            if not self._anchoring.expecting:
+                return None
+            return self._anchoring.scale_for(model_m, geometry, stamp_ns, camera,
+                                             pipeline.canonical_focal_px).scale
+        return rescale
 
     def _camera_info_for(self, header: Any) -> Tuple[Optional[CameraInfo], bool]:
         """The info with the image's stamp if cached, else the latest; (info, exact)."""
@@ -604,8 +677,9 @@ class DepthNode(Node):
         # intrinsics for rectification and focal scaling: the exact-stamp camera_info if
         # already here, else the latest (K rarely changes)
         camera, rectify_failed = self._calibration(info, rgb.shape[:2], pipeline)
+        self._image_hw = rgb.shape[:2]
         try:
-            result = pipeline.process(rgb, camera)
+            result = pipeline.process(rgb, camera, self._rescale(header, camera, pipeline))
         except ValueError as exc:  # geometry: a size the pipeline cannot plan
             self._input_errors.report("bad input image: %s" % exc, kind="geometry")
             self._log_error("geometry", "dropping input image: %s" % exc)
@@ -630,6 +704,9 @@ class DepthNode(Node):
             rgb_depth = colorize_depth(result.depth, config.min_range_m, config.max_range_m, result.encoding)
             self._colored_pub.publish(numpy_to_image(rgb_depth, "rgb8", header=header))
             self._counts["colored"] += 1
+        if result.anchor_scale is not None:  # ~1 Hz live accuracy against dense anchor depth
+            depth_m = result.depth if result.encoding == "32FC1" else result.depth / 1000.0
+            self._anchoring.maybe_live_accuracy(depth_m, result.geometry, camera, _stamp_ns(header.stamp))
         t_side_out = time.perf_counter()
 
         self._counts["published"] += 1
@@ -791,7 +868,15 @@ class DepthNode(Node):
 
         qos = dg.Status(prefix + "qos", message="All endpoints QoS-compatible so far.")
         self._qos_events.run(qos)
-        return [inp, out, age, lat, eng, info, qos]
+
+        ok, message, values = self._anchoring.status()
+        scale = dg.Status(prefix + "metric scale", message=message)
+        if not ok:  # anchors were coming and this frame has none usable: said, not silent
+            scale.merge(dg.WARN, message)
+        for key, value in values:
+            scale.add(key, value)
+        self._anchor_errors.run(scale, dg.WARN)
+        return [inp, out, age, lat, eng, info, qos, scale]
 
     def _publish_diagnostics(self) -> None:
         statuses = self.collect_statuses()

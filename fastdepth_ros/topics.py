@@ -20,6 +20,11 @@ DEPTH_IMAGE = "depth/image"
 DEPTH_CAMERA_INFO = "depth/camera_info"
 DEPTH_COLORED = "depth/colored"
 DIAGNOSTICS = "/diagnostics"
+#: Optional metric anchors (fastdepth_ros.anchor): depth registered to the image, its
+#: camera_info, and a rangefinder on the optical axis.
+ANCHOR_DEPTH = "anchor/depth"
+ANCHOR_CAMERA_INFO = "anchor/camera_info"
+ANCHOR_RANGE = "anchor/range"
 
 
 def camera_info_topic(image_topic: str) -> str:
