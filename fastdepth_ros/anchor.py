@@ -393,8 +393,8 @@ class Anchoring:
     def __init__(self, config: AnchorConfig) -> None:
         self.config = config.validate()
         self._lock = threading.Lock()
-        self._depth: "OrderedDict[int, DepthAnchor]" = OrderedDict()
-        self._range: "OrderedDict[int, RangeAnchor]" = OrderedDict()
+        self._depth: OrderedDict[int, DepthAnchor] = OrderedDict()
+        self._range: OrderedDict[int, RangeAnchor] = OrderedDict()
         self._anchor_k: Optional[np.ndarray] = None
         self._filter = ScaleFilter(config.smoothing_s)
         self._filter_source = "none"
@@ -423,7 +423,8 @@ class Anchoring:
         k = self._anchor_k
         if k is None and image_hw is not None:
             ah, aw = depth.shape
-            if abs(aw / float(ah) - image_hw[1] / float(image_hw[0])) > 0.01 * image_hw[1] / float(image_hw[0]):
+            aspect = image_hw[1] / float(image_hw[0])
+            if abs(aw / float(ah) - aspect) > 0.01 * aspect:
                 raise AnchorError("anchor/depth is %dx%d but the image is %dx%d: another aspect ratio, so "
                                   "not the same field of view; publish anchor/camera_info to map it"
                                   % (aw, ah, image_hw[1], image_hw[0]))
@@ -442,14 +443,14 @@ class Anchoring:
             self._keep(self._range, anchor)
         return anchor
 
-    def _keep(self, store: "OrderedDict[int, Any]", anchor: Any) -> None:
+    def _keep(self, store: OrderedDict[int, Any], anchor: Any) -> None:
         with self._lock:
             store[anchor.stamp_ns] = anchor
             store.move_to_end(anchor.stamp_ns)
             while len(store) > ANCHOR_CACHE:
                 store.popitem(last=False)
 
-    def _pair(self, store: "OrderedDict[int, Any]", stamp_ns: int) -> Tuple[Any, Optional[float]]:
+    def _pair(self, store: OrderedDict[int, Any], stamp_ns: int) -> Tuple[Any, Optional[float]]:
         """(the exact-stamp anchor, else the newest within max_age_s, or None; its age in s,
         or the age of the newest anchor when none is usable)."""
         max_age_ns = self.config.max_age_s * 1e9
@@ -584,10 +585,12 @@ class Anchoring:
                        ("Live accuracy pixels", acc.pixels),
                        ("Live accuracy stamp", "%.3f" % (acc.stamp_ns / 1e9))]
         if frame.scale is not None:
-            return True, "Anchored to %s: scale %.4f from %d anchors." % (frame.source, frame.scale, frame.used), values
+            message = "Anchored to %s: scale %.4f from %d anchors." % (frame.source, frame.scale, frame.used)
+            return True, message, values
         if not self.expecting:
             return True, "No anchors (anchor/depth, anchor/range): the model's own scale.", values
-        return False, "Not anchored, publishing the model's own scale: %s." % (frame.reason or "no frame yet"), values
+        message = "Not anchored, publishing the model's own scale: %s." % (frame.reason or "no frame yet")
+        return False, message, values
 
 
 def _stale(what: str, age_s: Optional[float], max_age_s: float) -> str:
