@@ -132,16 +132,31 @@ def depth_to_metres(array: np.ndarray, encoding: str) -> np.ndarray:
     return depth
 
 
-def _checker(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """The fixed split: True for fit blocks, False for held-out blocks."""
-    return ((u // CHECKER_BLOCK_PX + v // CHECKER_BLOCK_PX) % 2) == 0
+_CHECKERS: Dict[Tuple[int, int], np.ndarray] = {}
 
 
-def _thin(points: np.ndarray, n_max: int) -> np.ndarray:
-    """Evenly spaced subset (deterministic: the same image always gives the same points)."""
-    if len(points) <= n_max:
-        return points
-    return points[np.linspace(0, len(points) - 1, n_max).astype(np.intp)]
+def checker_mask(hw: Tuple[int, int]) -> np.ndarray:
+    """The fixed split of a dense anchor image: True on fit blocks, False on held-out ones
+    (blocks of CHECKER_BLOCK_PX, since neighbouring pixels are correlated).  Cached per size."""
+    hit = _CHECKERS.get(hw)
+    if hit is None:
+        rows = (np.arange(hw[0]) // CHECKER_BLOCK_PX)[:, None]
+        cols = (np.arange(hw[1]) // CHECKER_BLOCK_PX)[None, :]
+        if len(_CHECKERS) > 8:
+            _CHECKERS.clear()
+        hit = _CHECKERS[hw] = ((rows + cols) % 2) == 0
+    return hit
+
+
+def _points(depth_m: np.ndarray, mask: np.ndarray, n_max: int) -> np.ndarray:
+    """N x 3 (u, v, z) of up to ``n_max`` evenly spaced pixels of ``mask`` (deterministic:
+    the same image always gives the same points)."""
+    flat = np.flatnonzero(mask)
+    if flat.size > n_max:
+        flat = flat[np.linspace(0, flat.size - 1, n_max).astype(np.intp)]
+    v, u = np.divmod(flat, depth_m.shape[1])
+    z = depth_m.flat[flat].astype(np.float64)
+    return np.stack([u.astype(np.float64), v.astype(np.float64), z], axis=1)
 
 
 def depth_anchor(depth_m: np.ndarray, stamp_ns: int, k: Optional[np.ndarray] = None) -> DepthAnchor:
@@ -151,18 +166,16 @@ def depth_anchor(depth_m: np.ndarray, stamp_ns: int, k: Optional[np.ndarray] = N
                           % (depth_m.shape,))
     with np.errstate(invalid="ignore"):
         valid = np.isfinite(depth_m) & (depth_m > 0)
-    v, u = np.nonzero(valid)
-    if len(u) == 0:
+    n_valid = int(np.count_nonzero(valid))
+    if n_valid == 0:
         raise AnchorError("anchor/depth has no measurement (every pixel is 0, NaN or Inf)")
-    z = depth_m[v, u].astype(np.float64)
-    uvz = np.stack([u.astype(np.float64), v.astype(np.float64), z], axis=1)
     eval_uvz = None
-    if len(u) >= DENSE_FRACTION * depth_m.size:
-        fit = _checker(u, v)
-        eval_uvz = _thin(uvz[~fit], MAX_EVAL_POINTS)
-        uvz = uvz[fit]
-    return DepthAnchor(int(stamp_ns), depth_m.shape, _thin(uvz, MAX_FIT_POINTS), eval_uvz,
-                       None if k is None else np.asarray(k, dtype=np.float64), len(u))
+    if n_valid >= DENSE_FRACTION * depth_m.size:
+        checker = checker_mask(depth_m.shape)
+        eval_uvz = _points(depth_m, valid & ~checker, MAX_EVAL_POINTS)
+        valid &= checker
+    return DepthAnchor(int(stamp_ns), depth_m.shape, _points(depth_m, valid, MAX_FIT_POINTS), eval_uvz,
+                       None if k is None else np.asarray(k, dtype=np.float64), n_valid)
 
 
 def range_anchor(range_m: float, min_range_m: float, max_range_m: float, field_of_view_rad: float,
@@ -419,7 +432,10 @@ class Anchoring:
     def add_depth_msg(self, msg: Any, stamp_ns: int, image_hw: Optional[Tuple[int, int]],
                       max_pixels: Optional[int] = None) -> DepthAnchor:
         """Decode and keep an anchor/depth message; raises AnchorError (with the reason)."""
-        depth = decode_depth_msg(msg, max_pixels)
+        return self.add_depth(decode_depth_msg(msg, max_pixels), stamp_ns, image_hw)
+
+    def add_depth(self, depth: np.ndarray, stamp_ns: int, image_hw: Optional[Tuple[int, int]]) -> DepthAnchor:
+        """Keep an anchor depth image (float metres, NaN = none); raises AnchorError."""
         k = self._anchor_k
         if k is None and image_hw is not None:
             ah, aw = depth.shape
