@@ -380,18 +380,22 @@ class LiveAccuracy:
 
 def live_accuracy(published_m: np.ndarray, anchor: DepthAnchor, geometry: FrameGeometry,
                   camera: Optional[CameraIntrinsics], stamp_ns: int) -> Optional[LiveAccuracy]:
-    """δ1 and AbsRel of the published depth against the held-out anchor pixels, each
-    compared with the published pixel nearest to it (flagged output pixels count as
-    failures, as in :func:`~fastdepth_ros.metrics.compute_metrics`)."""
+    """δ1 and AbsRel of the published depth against the held-out anchor pixels inside the
+    model's view, each compared with the published pixel nearest to it (flagged output
+    pixels count as failures, as in :func:`~fastdepth_ros.metrics.compute_metrics`)."""
     if anchor.eval_uvz is None:
         return None
     pts = anchor.eval_uvz
     xy = anchor_to_input(pts[:, :2], anchor.hw, geometry.input_hw, anchor.k, _camera_k(camera))
     row, col, inside = output_indices(xy, geometry, camera)
+    row, col = row[inside], col[inside]
+    seen = geometry.out_row_valid[row] & geometry.out_col_valid[col]  # only what the model saw
+    inside[inside] = seen
+    row, col = row[seen], col[seen]
     if not inside.any():
         return None
     gt = pts[inside, 2]
-    pred = published_m[row[inside], col[inside]].astype(np.float64)
+    pred = published_m[row, col].astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         good = np.isfinite(pred) & (pred > 0)
         ratio = np.where(good, np.maximum(pred / gt, gt / pred), np.inf)
