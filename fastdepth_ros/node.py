@@ -359,11 +359,12 @@ class DepthNode(Node):
         self._diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
         self._info_sub = self._endpoints.subscription(CameraInfo, topics.CAMERA_INFO, self._on_info,
                                                       q.input_qos(CAMERA_INFO_CACHE))
+        anchor_qos = q.input_qos()  # sensor data, like the image
         self._anchor_subs = [
-            self._endpoints.subscription(Image, topics.ANCHOR_DEPTH, self._on_anchor_depth, q.input_qos()),
+            self._endpoints.subscription(Image, topics.ANCHOR_DEPTH, self._on_anchor_depth, anchor_qos),
             self._endpoints.subscription(CameraInfo, topics.ANCHOR_CAMERA_INFO, self._on_anchor_info,
-                                         q.input_qos()),
-            self._endpoints.subscription(Range, topics.ANCHOR_RANGE, self._on_anchor_range, q.input_qos()),
+                                         anchor_qos),
+            self._endpoints.subscription(Range, topics.ANCHOR_RANGE, self._on_anchor_range, anchor_qos),
         ]
         if self._compressed:
             self._image_topic = topics.compressed_topic(_resolve(self, topics.IMAGE))
@@ -531,7 +532,7 @@ class DepthNode(Node):
 
     def _bad_anchor(self, key: str, message: str) -> None:
         self._anchor_errors.report("bad anchor: %s" % message, kind=key)
-        suppressed = self._throttle.check(key)
+        suppressed = self._throttle.check("%s: %s" % (key, message))  # each problem said once per 5 s
         if suppressed is not None:
             extra = " (%d similar suppressed)" % suppressed if suppressed else ""
             self.get_logger().warn("ignoring bad anchor message: %s%s" % (message, extra))
