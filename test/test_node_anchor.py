@@ -49,16 +49,16 @@ class Rig:
     """The node, a client, the frame and its ground truth."""
 
     def __init__(self, proc: NodeProcess, client: Client, rgb: np.ndarray, gt: np.ndarray,
-                 k: np.ndarray) -> None:
+                 k: np.ndarray, ns: str = NS) -> None:
         from sensor_msgs.msg import CameraInfo, Image, Range
 
         self.proc, self.client, self.rgb, self.gt, self.k = proc, client, rgb, gt, k
         self.info = camera_info(640, 480, fx=k[0, 0], fy=k[1, 1], cx=k[0, 2], cy=k[1, 2], frame_id="cam")
         qos = client.image_pub.qos_profile
         node = client.node
-        self.depth_pub = node.create_publisher(Image, NS + "/anchor/depth", qos)
-        self.range_pub = node.create_publisher(Range, NS + "/anchor/range", qos)
-        self.anchor_info_pub = node.create_publisher(CameraInfo, NS + "/anchor/camera_info", qos)
+        self.depth_pub = node.create_publisher(Image, ns + "/anchor/depth", qos)
+        self.range_pub = node.create_publisher(Range, ns + "/anchor/range", qos)
+        self.anchor_info_pub = node.create_publisher(CameraInfo, ns + "/anchor/camera_info", qos)
         self.plain: Optional[np.ndarray] = None
 
     def frame(self, anchors: List[Any] = (), tries: int = 20, want_anchored: bool = True) -> Any:
@@ -281,3 +281,41 @@ def test_dense_anchors_report_live_accuracy_as_computed_offline(rig: Rig) -> Non
     assert float(values["Live delta1 vs anchor depth (held-out pixels)"]) == pytest.approx(delta1, abs=3e-3)
     assert float(values["Live AbsRel vs anchor depth (held-out pixels)"]) == pytest.approx(absrel, abs=3e-3)
     assert 0.3 < delta1 < 0.95  # a real figure, not a degenerate 0 or 1
+
+
+def test_lifecycle_node_anchors_the_same(realdata: Path) -> None:
+    """depth_lifecycle_node: anchor topics exist only while active, and anchor alike."""
+    from test_node_integration import _lifecycle
+
+    root = realdata / "realsense_office"
+    rgb = np.ascontiguousarray(cv2.imread(str(root / "rgb" / "00000.jpg"))[:, :, ::-1])
+    gt = cv2.imread(str(root / "depth" / "00000.png"), cv2.IMREAD_UNCHANGED).astype(np.float32) / 1000.0
+    ns = NS + "_life"
+    proc = NodeProcess(["-p", "model_path:=%s" % MODEL, "-r", "__ns:=%s" % ns,
+                        "-r", "image:=%s/cam/image" % ns, "-r", "camera_info:=%s/cam/camera_info" % ns]
+                       + input_qos_args(ns + "/cam/image", ns + "/anchor/depth"), isolate_dds(),
+                       script="depth_lifecycle_node")
+    client = None
+    try:
+        client = Client(ns, ns + "/cam/image", ns + "/cam/camera_info")
+        k = np.array([[617.25, 0, 317.392], [0, 617.549, 245.980], [0, 0, 1.0]])
+        r = Rig(proc, client, rgb, gt, k, ns)
+        pub = r.depth_pub
+        assert _lifecycle(client, ns + "/fastdepth", "configure") == "inactive", proc.output()
+        time.sleep(0.5)
+        assert pub.get_subscription_count() == 0, "inactive: no anchor subscription"
+        assert _lifecycle(client, ns + "/fastdepth", "activate") == "active"
+        assert client.wait_subscribed(20.0) and wait_for(lambda: pub.get_subscription_count() > 0, 10.0)
+        r.plain = image_to_numpy(r.frame(want_anchored=False)).astype(np.float32)
+        sparse = sparse_anchor(gt, 40, np.random.default_rng(3), WORLD)
+        out = image_to_numpy(r.frame([anchor_image(sparse)])).astype(np.float32)
+        g = gt_on_grid(r) * WORLD
+        valid = (g > 0) & np.isfinite(out)
+        assert abs(math.log(np.median(g[valid] / out[valid]))) < 0.1
+        assert _lifecycle(client, ns + "/fastdepth", "deactivate") == "inactive"
+        assert wait_for(lambda: pub.get_subscription_count() == 0, 10.0)
+        assert "Traceback" not in proc.output()
+    finally:
+        if client is not None:
+            client.close()
+        proc.close()
