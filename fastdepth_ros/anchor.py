@@ -465,6 +465,8 @@ class Anchoring:
 
     def _keep(self, store: OrderedDict[int, Any], anchor: Any) -> None:
         with self._lock:
+            if store and anchor.stamp_ns < max(store) - self.config.max_age_s * 1e9:
+                store.clear()  # time went back (a bag replayed again): a new time line
             store[anchor.stamp_ns] = anchor
             store.move_to_end(anchor.stamp_ns)
             while len(store) > ANCHOR_CACHE:
@@ -475,6 +477,8 @@ class Anchoring:
         or the age of the newest anchor when none is usable)."""
         max_age_ns = self.config.max_age_s * 1e9
         with self._lock:
+            if store and max(store) > stamp_ns + max_age_ns:
+                store.clear()  # anchors of a time line this frame is not on (a bag replayed again)
             exact = store.get(stamp_ns)
             if exact is not None:
                 return exact, 0.0

@@ -247,3 +247,20 @@ def test_live_accuracy_is_the_offline_metric_on_held_out_pixels() -> None:
     assert acc.pixels == int(held.sum())
     assert acc.delta1 == pytest.approx(expect.delta1, abs=1e-9)
     assert acc.absrel == pytest.approx(expect.absrel, rel=1e-6)
+
+
+def test_a_new_time_line_drops_the_old_anchors() -> None:
+    """A bag replayed again (stamps start over) must not pair with the last pass's anchors."""
+    geo = plan_frame((H, W), MODEL_HW, "crop", "model")
+    truth = scene_m()
+    model = on_grid(truth, geo)
+    a = anchoring(max_age_s=0.5, smoothing_s=0.0)
+    for i in range(10):  # first pass: anchors at 1.0 ... 1.9 s
+        a.add_depth(sparse_anchor(truth * 2, 60, np.random.default_rng(i)), 1_000_000_000 + i * 10**8, (H, W))
+    assert a.scale_for(model, geo, 1_900_000_000, None, None).scale == pytest.approx(2.0, rel=0.02)
+    # second pass without anchors: its first frame (1.0 s) finds none
+    assert a.scale_for(model, geo, 1_000_000_000, None, None).scale is None
+    # a pass with anchors: the new ones pair
+    a.add_depth(sparse_anchor(truth * 2, 60, np.random.default_rng(10)), 1_900_000_000, (H, W))
+    a.add_depth(sparse_anchor(truth * 3, 60, np.random.default_rng(11)), 1_000_000_000, (H, W))
+    assert a.scale_for(model, geo, 1_000_000_000, None, None).scale == pytest.approx(3.0, rel=0.02)
