@@ -152,6 +152,23 @@ def detect_anchor_topics(bag: bagio.BagReader) -> Dict[str, str]:
             if "anchor" in t.name.lower() and t.msgtype in (bagio.IMAGE, bagio.RANGE)}
 
 
+class _RangePublisher:
+    """Range changed between distributions (Jazzy added ``variance``), so the bag's CDR bytes
+    (rosbags' Humble definition) cannot be sent as they are: decoded and rebuilt as the
+    running distribution's message (variance 0 = unknown where it exists)."""
+
+    def __init__(self, pub: Any, cls: Any) -> None:
+        self.pub, self.cls = pub, cls
+
+    def publish(self, raw: bytes) -> None:
+        m = bagio.typestore().deserialize_cdr(bytes(raw), bagio.RANGE)
+        out = self.cls(radiation_type=int(m.radiation_type), field_of_view=float(m.field_of_view),
+                       min_range=float(m.min_range), max_range=float(m.max_range), range=float(m.range))
+        out.header.frame_id = m.header.frame_id
+        out.header.stamp.sec, out.header.stamp.nanosec = int(m.header.stamp.sec), int(m.header.stamp.nanosec)
+        self.pub.publish(out)
+
+
 def _grouped(bag: bagio.BagReader, topics: List[str]) -> Iterator[List[bagio.BagMessage]]:
     """Messages grouped by log time; camera_info first and the image (``topics[0]``) last
     within a group, so the node has the frame's camera_info and anchors when it arrives."""
@@ -248,7 +265,7 @@ def replay(config: ReplayConfig, stop: Optional[_Stop] = None) -> ReplayResult:
             image_pub = node.create_publisher(CompressedImage if compressed else Image, live_image, pub_qos)
             info_pub = node.create_publisher(CameraInfo, config.info_topic, pub_qos)
             anchor_pubs = {
-                name: node.create_publisher(Range, config.anchor_range_topic, pub_qos)
+                name: _RangePublisher(node.create_publisher(Range, config.anchor_range_topic, pub_qos), Range)
                 if msgtype == bagio.RANGE
                 else node.create_publisher(Image, config.anchor_depth_topic, pub_qos)
                 for name, msgtype in anchor_topics.items()}
