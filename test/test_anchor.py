@@ -264,3 +264,40 @@ def test_a_new_time_line_drops_the_old_anchors() -> None:
     a.add_depth(sparse_anchor(truth * 2, 60, np.random.default_rng(10)), 1_900_000_000, (H, W))
     a.add_depth(sparse_anchor(truth * 3, 60, np.random.default_rng(11)), 1_000_000_000, (H, W))
     assert a.scale_for(model, geo, 1_000_000_000, None, None).scale == pytest.approx(3.0, rel=0.02)
+
+
+# --------------------------------------------------------------------------- make-bag / replay
+
+
+def test_make_bag_writes_anchors_from_ground_truth_and_replay_finds_them(tmp_path) -> None:
+    from fastdepth_ros.replay import bagio
+    from fastdepth_ros.replay.make_bag import (
+        ANCHOR_DEPTH_TOPIC,
+        ANCHOR_RANGE_TOPIC,
+        RGBDFrame,
+        write_rgbd_bag,
+    )
+    from fastdepth_ros.replay.player import _grouped, detect_anchor_topics, detect_topics
+    from fastdepth_ros.replay.report import detect_gt_topic
+
+    truth = scene_m()
+    truth[:40] = 0.0  # some invalid ground truth: never an anchor
+    intr = SimpleNamespace(fx=520.0, fy=515.0, cx=318.0, cy=243.0, width=W, height=H)
+    frames = [RGBDFrame(10**9 + i * 10**8, np.zeros((H, W, 3), np.uint8), truth) for i in range(3)]
+    write_rgbd_bag(tmp_path / "bag", frames, intr, anchor_points=40, anchor_range_fov=0.1)
+    with bagio.BagReader(tmp_path / "bag") as bag:
+        assert detect_anchor_topics(bag) == {ANCHOR_DEPTH_TOPIC: bagio.IMAGE, ANCHOR_RANGE_TOPIC: bagio.RANGE}
+        image, _, info = detect_topics(bag, None, None)
+        assert image == "/camera/image_raw"  # not an anchor topic
+        assert detect_gt_topic(bag, image, None) == "/camera/depth/image_raw"  # anchors are not the truth
+        groups = list(_grouped(bag, [image, info, ANCHOR_DEPTH_TOPIC, ANCHOR_RANGE_TOPIC]))
+        assert len(groups) == 3 and all(g[-1].topic == image and len(g) == 4 for g in groups)
+        for m in bag.messages([ANCHOR_DEPTH_TOPIC]):
+            sparse = decode_depth_msg(bag.deserialize(m))
+            hit = np.isfinite(sparse)
+            assert hit.sum() == 40 and np.array_equal(sparse[hit], truth[hit]) and not hit[:40].any()
+        for m in bag.messages([ANCHOR_RANGE_TOPIC]):
+            reading = bag.deserialize(m)
+            k = np.array([[520.0, 0, 318.0], [0, 515.0, 243.0], [0, 0, 1]])
+            assert reading.range == pytest.approx(range_reading(truth, k, 0.1))
+            assert reading.field_of_view == pytest.approx(0.1)
