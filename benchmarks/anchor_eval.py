@@ -175,6 +175,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--latency-frames", type=int, default=150)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--latency-only", action="store_true", help="skip the accuracy sets")
     args = p.parse_args(argv)
     from fastdepth_ros.training.folders import RGBDFolder
 
@@ -189,7 +190,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     config = EngineConfig(providers=["cpu"], intra_op_threads=args.threads, warmup_runs=1)
     result: Dict[str, Any] = {"points": args.points, "range_fov_rad": args.range_fov, "seed": args.seed,
                               "anchor_config": AnchorConfig().__dict__, "sets": {}}
-    for set_name, (spec, rate) in SETS.items():
+    for set_name, (spec, rate) in ({} if args.latency_only else SETS).items():
         folder = RGBDFolder(str(root / spec))
         result["sets"][set_name] = {"rate_hz": rate}
         for model_name, (path, canon) in models.items():

@@ -304,6 +304,17 @@ class ScaleFit:
         return 1.2533 * self.spread / math.sqrt(max(self.used, 1))
 
 
+def _median(x: np.ndarray) -> float:
+    """np.median of a finite 1-D array without its NaN checks and generic-axis overhead
+    (a third of the per-frame fit time with four medians a frame)."""
+    n = x.size
+    k = n // 2
+    if n % 2:
+        return float(np.partition(x, k)[k])
+    part = np.partition(x, (k - 1, k))
+    return 0.5 * float(part[k - 1] + part[k])
+
+
 def fit_log_scale(anchor_m: np.ndarray, model_m: np.ndarray) -> Optional[ScaleFit]:
     """Median of log(anchor / model) over pairs that are both finite and positive, after
     dropping ratios farther than MAD_CUTOFF scaled MADs from the first median (a tenth of
@@ -315,13 +326,13 @@ def fit_log_scale(anchor_m: np.ndarray, model_m: np.ndarray) -> Optional[ScaleFi
         r = np.log(a[ok]) - np.log(m[ok])
     if r.size == 0:
         return None
-    med = float(np.median(r))
+    med = _median(r)
     dev = np.abs(r - med)
-    sigma = MAD_TO_SIGMA * float(np.median(dev))
+    sigma = MAD_TO_SIGMA * _median(dev)
     keep = dev <= max(MAD_CUTOFF * sigma, 1e-9)
     kept = r[keep]
-    med = float(np.median(kept))
-    spread = MAD_TO_SIGMA * float(np.median(np.abs(kept - med)))
+    med = _median(kept)
+    spread = MAD_TO_SIGMA * _median(np.abs(kept - med))
     return ScaleFit(med, int(kept.size), int(r.size - kept.size), spread)
 
 

@@ -68,6 +68,15 @@ def test_fit_recovers_a_scale_and_rejects_outliers() -> None:
     assert abs(np.mean(bad / model) / 2.0 - 1) > 0.5
 
 
+def test_fast_median_is_numpys() -> None:
+    from fastdepth_ros.anchor import _median
+
+    rng = np.random.default_rng(7)
+    for n in (1, 2, 3, 10, 41, 2048):
+        x = rng.normal(size=n)
+        assert _median(x) == pytest.approx(float(np.median(x)), abs=1e-12)
+
+
 def test_fit_ignores_invalid_pairs_and_says_none_without_any() -> None:
     model = np.array([1.0, 2.0, np.nan, 4.0, 0.0])
     anchor = np.array([2.0, 4.0, 6.0, np.inf, 3.0])
