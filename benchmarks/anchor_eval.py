@@ -23,8 +23,9 @@ Scores are against the ground truth on the model grid (the official val transfor
 
 Latency: ``pipeline.process`` wall time per frame, frames paced at 30 Hz, with no anchors,
 40 sparse anchors and a dense 640x480 anchor: the three modes run on the same frame in a
-random order each period, so a difference is paired (median of per-period differences); and
-the anchoring hook's own time inside ``process`` (what anchoring adds to the latency path).
+random order each period, so a difference is paired (median of per-period differences), in
+wall time and in process CPU time (which a loaded machine's preemption does not inflate);
+and the anchoring hook's own time inside ``process`` (what anchoring adds to the path).
 """
 
 from __future__ import annotations
@@ -124,6 +125,7 @@ def latency(pipeline: DepthPipeline, folder: Any, n_points: int, frames: int) ->
     rgb, gt = folder.load(0)
     modes = {"none": None, "sparse40": Anchoring(AnchorConfig()), "dense": Anchoring(AnchorConfig())}
     times: Dict[str, List[float]] = {m: [] for m in modes}
+    cpu: Dict[str, List[float]] = {m: [] for m in modes}
     hook: Dict[str, List[float]] = {m: [] for m in modes if modes[m] is not None}
     for _ in range(5):
         pipeline.process(rgb, camera)
@@ -138,15 +140,19 @@ def latency(pipeline: DepthPipeline, folder: Any, n_points: int, frames: int) ->
             t_next += 1.0 / 30.0 / len(modes)
             time.sleep(max(0.0, t_next - time.perf_counter()))
             rescale = None if anch is None else _timed(anch, stamp_ns, camera, canon, hook[mode])
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             pipeline.process(rgb, camera, rescale)
             times[mode].append((time.perf_counter() - t0) * 1e3)
-    out: Dict[str, Any] = {"frames_per_mode": frames, "rate_hz": 30.0}
+            cpu[mode].append((time.process_time() - c0) * 1e3)
+    out: Dict[str, Any] = {"frames_per_mode": frames, "rate_hz": 30.0,
+                           "load_average_1min": round(os.getloadavg()[0], 2), "cpus": os.cpu_count()}
     for mode, t in times.items():
         out[mode] = _summary(t)
     for mode in ("sparse40", "dense"):
         diff = np.array(times[mode]) - np.array(times["none"])  # paired: same period
         out["%s_minus_none_median_ms" % mode] = round(float(np.median(diff)), 3)
+        cpu_diff = np.array(cpu[mode]) - np.array(cpu["none"])
+        out["%s_minus_none_cpu_median_ms" % mode] = round(float(np.median(cpu_diff)), 3)
         # what anchoring itself adds to the latency path (the fit inside process()), free of
         # the load of a shared machine that moves the end-to-end figures by milliseconds
         out["%s_hook" % mode] = _summary(hook[mode])
