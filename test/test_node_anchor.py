@@ -319,3 +319,18 @@ def test_lifecycle_node_anchors_the_same(realdata: Path) -> None:
         if client is not None:
             client.close()
         proc.close()
+
+
+@pytest.mark.parametrize("setting, reason", [
+    ("anchor.scale_limits:=[2.0,1.0]", "anchor.scale_limits must be [low, high]"),
+    ("anchor.min_points:=0", "anchor.min_points"),
+])
+def test_bad_anchor_settings_are_refused_at_start_up(setting: str, reason: str) -> None:
+    proc = NodeProcess(["-p", "model_path:=%s" % MODEL, "-r", "__ns:=%s_bad" % NS, "-p", setting],
+                       isolate_dds())
+    try:
+        code = proc.wait(60.0)
+        assert code == 1, proc.output()
+        assert reason in proc.output() and "Traceback" not in proc.output(), proc.output()
+    finally:
+        proc.close()
