@@ -544,8 +544,12 @@ class DepthNode(Node):
         def rescale(model_m: Any, geometry: Any) -> Optional[float]:
             if not self._anchoring.expecting:
                 return None
-            return self._anchoring.scale_for(model_m, geometry, stamp_ns, camera,
-                                             pipeline.canonical_focal_px).scale
+            try:
+                return self._anchoring.scale_for(model_m, geometry, stamp_ns, camera,
+                                                 pipeline.canonical_focal_px).scale
+            except Exception as exc:  # anchoring must never cost a frame: model scale, said
+                self._bad_anchor("anchor_fit", "scale fit failed, publishing the model's scale: %r" % exc)
+                return None
         return rescale
 
     def _camera_info_for(self, header: Any) -> Tuple[Optional[CameraInfo], bool]:
