@@ -530,12 +530,12 @@ class DepthNode(Node):
         except AnchorError as exc:
             self._bad_anchor("anchor_range", str(exc))
 
-    def _bad_anchor(self, key: str, message: str) -> None:
+    def _bad_anchor(self, key: str, message: str, what: str = "ignoring bad anchor message") -> None:
         self._anchor_errors.report("bad anchor: %s" % message, kind=key)
         suppressed = self._throttle.check("%s: %s" % (key, message))  # each problem said once per 5 s
         if suppressed is not None:
             extra = " (%d similar suppressed)" % suppressed if suppressed else ""
-            self.get_logger().warn("ignoring bad anchor message: %s%s" % (message, extra))
+            self.get_logger().warn("%s: %s%s" % (what, message, extra))
 
     def _rescale(self, header: Any, camera: Optional[CameraIntrinsics], pipeline: DepthPipeline) -> Any:
         """The pipeline's metric-anchoring hook for one frame (see fastdepth_ros.anchor)."""
@@ -548,7 +548,7 @@ class DepthNode(Node):
                 return self._anchoring.scale_for(model_m, geometry, stamp_ns, camera,
                                                  pipeline.canonical_focal_px).scale
             except Exception as exc:  # anchoring must never cost a frame: model scale, said
-                self._bad_anchor("anchor_fit", "scale fit failed, publishing the model's scale: %r" % exc)
+                self._bad_anchor("anchor_fit", "%r; publishing the model's scale" % exc, "anchor fit failed")
                 return None
         return rescale
 
