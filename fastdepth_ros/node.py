@@ -41,11 +41,12 @@ from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, Range
 
 from . import diagnostics as dg
 from . import pointcloud, topics
 from . import qos as q
+from .anchor import AnchorConfig, AnchorError, Anchoring
 from .engine import Engine, EngineConfig, ModelLoadError, parse_provider_options
 from .geometry import CameraInfoError, CameraIntrinsics, distortion_models_text
 from .imaging import (
@@ -81,7 +82,8 @@ IDLE_MESSAGE = "idle: no subscribers"
 # still published (an aggregator would otherwise mark them STALE, its verdict for silence)
 # at level OK with the lifecycle state as the message, as diagnostic_updater's Updater does
 # with its level-OK "Node starting up" placeholder and its broadcast() for suspended work.
-DIAGNOSTIC_TASKS = ("input", "depth output", "frame age", "latency", "engine", "camera_info", "qos")
+DIAGNOSTIC_TASKS = ("input", "depth output", "frame age", "latency", "engine", "camera_info", "qos",
+                    "metric scale")
 STATE_MESSAGES = {
     "unconfigured": "unconfigured (lifecycle): no model loaded, not processing",
     "inactive": "inactive (lifecycle): model loaded, not processing",
@@ -211,6 +213,18 @@ PARAMETERS: Dict[str, Tuple[Any, str, bool, Dict[str, Any]]] = {
     "hardware_id": ("", "DiagnosticStatus.hardware_id; empty like diagnostic_updater's default "
                     "(statuses are told apart by their names, which carry the node's full name).",
                     True, {}),
+    "anchor.max_age_s": (0.5, "Metric anchoring: an anchor (anchor/depth, anchor/range) pairs with the "
+                         "image of its stamp, else the newest one at most this far from the image's "
+                         "stamp; with none, the model's own scale is published (and said).", True,
+                         {"floating_point_range": _float_range(0.001, 3600.0)}),
+    "anchor.min_points": (10, "Fewest anchor/depth pixels inside the model's view for a scale fit.",
+                          True, {"integer_range": _int_range(1, 1000000)}),
+    "anchor.smoothing_s": (0.2, "Time constant of the scale's smoothing in log space (0 = per frame); "
+                           "0.2 s converges within 1 s at 10 Hz; a jump beyond the estimate's noise "
+                           "restarts it (a new scene is never blended with the last).", True,
+                           {"floating_point_range": _float_range(0.0, 60.0)}),
+    "anchor.scale_limits": ([0.05, 20.0], "[low, high] anchored scales outside which the fit is "
+                            "refused (the model's own scale is published, with a WARN).", True, {}),
     DIAGNOSTIC_PERIOD_PARAM: (1.0, "Seconds between /diagnostics updates (diagnostic_updater's "
                               "parameter).", True, {"floating_point_range": _float_range(0.05, 60.0)}),
 }
@@ -241,6 +255,10 @@ def _focal_scaling_state(enabled: bool, canonical_px: Optional[float], last_scal
 
 def _stamp_s(stamp: Any) -> float:
     return stamp.sec + stamp.nanosec * 1e-9
+
+
+def _stamp_ns(stamp: Any) -> int:
+    return int(stamp.sec) * 1000000000 + int(stamp.nanosec)
 
 
 def normalize_rectify(value: Any) -> str:
@@ -286,6 +304,7 @@ class DepthNode(Node):
         self._image_sub: Any = None
         self._info_sub: Any = None
         self._work_timers: List[Any] = []
+        self._anchor_subs: List[Any] = []
         self.add_on_set_parameters_callback(self._on_parameters)
         # A failed background load sets model_path back on the executor thread (where
         # parameter changes belong); the loader thread only triggers this.
@@ -380,6 +399,11 @@ class DepthNode(Node):
         self._depth_info_pub = self._endpoints.publisher(CameraInfo, topics.DEPTH_CAMERA_INFO, out_qos, life)
         self._colored_pub = self._endpoints.publisher(Image, topics.DEPTH_COLORED, out_qos, life)
         self._points_pub = self._endpoints.publisher(PointCloud2, topics.DEPTH_POINTS, out_qos, life)
+        self._anchoring = Anchoring(AnchorConfig(
+            float(p("anchor.max_age_s")), int(p("anchor.min_points")), float(p("anchor.smoothing_s")),
+            tuple(float(v) for v in p("anchor.scale_limits"))))
+        self._anchor_errors = dg.ErrorLatch()
+        self._image_hw: Optional[Tuple[int, int]] = None  # of the last frame (anchor aspect check)
         # Threads last: a constructor that fails (or is interrupted) before here leaves none.
         # The loader lives from configure to cleanup: a reload asked for while inactive loads.
         self._reloader = ModelReloader(self._load_engine, self._on_model_loaded)
@@ -389,6 +413,13 @@ class DepthNode(Node):
         subscription now or, when lazy, as soon as an output has a subscriber."""
         self._info_sub = self._endpoints.subscription(CameraInfo, topics.CAMERA_INFO, self._on_info,
                                                       q.input_qos(CAMERA_INFO_CACHE))
+        anchor_qos = q.input_qos()  # sensor data, like the image
+        self._anchor_subs = [
+            self._endpoints.subscription(Image, topics.ANCHOR_DEPTH, self._on_anchor_depth, anchor_qos),
+            self._endpoints.subscription(CameraInfo, topics.ANCHOR_CAMERA_INFO, self._on_anchor_info,
+                                         anchor_qos),
+            self._endpoints.subscription(Range, topics.ANCHOR_RANGE, self._on_anchor_range, anchor_qos),
+        ]
         self._slot = LatestSlot()
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._work, name="fastdepth_worker", daemon=True)
@@ -423,6 +454,9 @@ class DepthNode(Node):
             if getattr(self, attr) is not None:
                 self.destroy_subscription(getattr(self, attr))
                 setattr(self, attr, None)
+        for sub in self._anchor_subs:
+            self.destroy_subscription(sub)
+        self._anchor_subs = []
 
     def _cleanup(self) -> None:
         """Free the model (the ONNX Runtime session and its GPU memory), stop its loader and
@@ -571,6 +605,51 @@ class DepthNode(Node):
                 self._infos.popitem(last=False)
             self._counts["info_received"] += 1
             self._infos_arrived.notify_all()
+
+    def _on_anchor_depth(self, msg: Image) -> None:
+        """Executor thread: decode and keep a metric anchor image (bad ones: WARN, dropped)."""
+        try:
+            self._anchoring.add_depth_msg(msg, _stamp_ns(msg.header.stamp), self._image_hw,
+                                          self._max_input_pixels)
+        except AnchorError as exc:
+            self._bad_anchor("anchor_depth", str(exc))
+
+    def _on_anchor_info(self, msg: CameraInfo) -> None:
+        """anchor/camera_info: anchor pixels are mapped through its K (same optical frame)."""
+        k = _intrinsics_or_none(msg)
+        if k is None or not (k.k[0, 0] > 0 and k.k[1, 1] > 0):
+            self._bad_anchor("anchor_info", "anchor/camera_info has no usable K; ignored")
+            return
+        self._anchoring.set_anchor_camera(k.k)
+
+    def _on_anchor_range(self, msg: Range) -> None:
+        try:
+            self._anchoring.add_range(float(msg.range), float(msg.min_range), float(msg.max_range),
+                                      float(msg.field_of_view), _stamp_ns(msg.header.stamp))
+        except AnchorError as exc:
+            self._bad_anchor("anchor_range", str(exc))
+
+    def _bad_anchor(self, key: str, message: str, what: str = "ignoring bad anchor message") -> None:
+        self._anchor_errors.report("bad anchor: %s" % message, kind=key)
+        suppressed = self._throttle.check("%s: %s" % (key, message))  # each problem said once per 5 s
+        if suppressed is not None:
+            extra = " (%d similar suppressed)" % suppressed if suppressed else ""
+            self.get_logger().warn("%s: %s%s" % (what, message, extra))
+
+    def _rescale(self, header: Any, camera: Optional[CameraIntrinsics], pipeline: DepthPipeline) -> Any:
+        """The pipeline's metric-anchoring hook for one frame (see fastdepth_ros.anchor)."""
+        stamp_ns = _stamp_ns(header.stamp)
+
+        def rescale(model_m: Any, geometry: Any) -> Optional[float]:
+            if not self._anchoring.expecting:
+                return None
+            try:
+                return self._anchoring.scale_for(model_m, geometry, stamp_ns, camera,
+                                                 pipeline.canonical_focal_px).scale
+            except Exception as exc:  # anchoring must never cost a frame: model scale, said
+                self._bad_anchor("anchor_fit", "%r; publishing the model's scale" % exc, "anchor fit failed")
+                return None
+        return rescale
 
     def _camera_info_for(self, header: Any) -> Tuple[Optional[CameraInfo], bool, bool]:
         """The info with the image's stamp, else the latest; (info, exact, waited for it).
@@ -740,8 +819,9 @@ class DepthNode(Node):
         # intrinsics for rectification and focal scaling: the exact-stamp camera_info (waited
         # for up to camera_info_wait_ms), else the latest
         camera, rectify_failed = self._calibration(info, rgb.shape[:2], pipeline)
+        self._image_hw = rgb.shape[:2]
         try:
-            result = pipeline.process(rgb, camera)
+            result = pipeline.process(rgb, camera, self._rescale(header, camera, pipeline))
         except ValueError as exc:  # geometry: a size the pipeline cannot plan
             self._input_errors.report("bad input image: %s" % exc, kind="geometry")
             self._log_error("geometry", "dropping input image: %s" % exc)
@@ -774,6 +854,9 @@ class DepthNode(Node):
         if publish_points and info_msg is not None and self._points_pub.get_subscription_count() > 0:
             self._points_pub.publish(self._points(result, info_msg, header, points_stride))
             points_ms = (time.perf_counter() - t_points) * 1e3
+        if result.anchor_scale is not None:  # ~1 Hz live accuracy against dense anchor depth
+            depth_m = result.depth if result.encoding == "32FC1" else result.depth / 1000.0
+            self._anchoring.maybe_live_accuracy(depth_m, result.geometry, camera, _stamp_ns(header.stamp))
         t_side_out = time.perf_counter()
 
         self._counts["published"] += 1
@@ -965,7 +1048,15 @@ class DepthNode(Node):
 
         qos = dg.Status(prefix + "qos", message="All endpoints QoS-compatible with their peers.")
         self._qos_events.run(qos, mismatches)
-        return [inp, out, age, lat, eng, info, qos]
+
+        ok, message, values = self._anchoring.status()
+        scale = dg.Status(prefix + "metric scale", message=message)
+        if not ok:  # anchors were coming and this frame has none usable: said, not silent
+            scale.merge(dg.WARN, message)
+        for key, value in values:
+            scale.add(key, value)
+        self._anchor_errors.run(scale, dg.WARN)
+        return [inp, out, age, lat, eng, info, qos, scale]
 
     def _publish_diagnostics(self) -> None:
         statuses = self.collect_statuses()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, replace
-from typing import Dict, Optional, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -78,6 +78,13 @@ class DepthResult:
     geometry: FrameGeometry
     timings_ms: Dict[str, float]
     focal_scale: Optional[float] = None  # factor applied to the model's depth, None = none
+    anchor_scale: Optional[float] = None  # metric-anchoring factor applied on top, None = none
+
+
+#: ``(model depth in metres on the model grid, geometry) -> extra factor or None``: the one
+#: place a metric anchor's scale enters, before range flags and resampling, so every output
+#: (depth image, points, colour map) carries it
+Rescale = Callable[[np.ndarray, FrameGeometry], Optional[float]]
 
 
 class DepthPipeline:
@@ -148,11 +155,13 @@ class DepthPipeline:
         k = geometry.source_camera(camera).derive(geometry.input_hw, sampling.rows, sampling.cols).k
         return math.sqrt(k[0, 0] * k[1, 1]) / f_canonical
 
-    def process(self, rgb8: np.ndarray, camera: Optional[CameraIntrinsics] = None) -> DepthResult:
+    def process(self, rgb8: np.ndarray, camera: Optional[CameraIntrinsics] = None,
+                rescale: Optional[Rescale] = None) -> DepthResult:
         """``rgb8``: HxWx3 uint8 RGB (strided views fine); ``camera``: its intrinsics, for
         rectification (``config.rectify``; the result's geometry says whether it was) and focal
         scaling (:meth:`focal_scale`); a camera_info that does not fit the frame disables
-        scaling for that frame (the node reports it when deriving depth/camera_info)."""
+        scaling for that frame (the node reports it when deriving depth/camera_info);
+        ``rescale``: metric anchoring (:mod:`~fastdepth_ros.anchor`), timed as postprocess."""
         t0 = time.perf_counter()
         geo, pre = self._plan(rgb8.shape[:2], camera)
         post = self._post
@@ -166,6 +175,9 @@ class DepthPipeline:
         t2 = time.perf_counter()
         if scale is not None:
             model_depth = model_depth * np.float32(scale)
+        anchor_scale = rescale(model_depth, geo) if rescale is not None else None
+        if anchor_scale is not None:
+            model_depth = model_depth * np.float32(anchor_scale)
         depth = post(model_depth, geo)
         t3 = time.perf_counter()
         return DepthResult(
@@ -178,6 +190,7 @@ class DepthPipeline:
                 "postprocess": (t3 - t2) * 1e3,
             },
             focal_scale=scale,
+            anchor_scale=anchor_scale,
         )
 
     def depth_camera_info(self, info: CameraIntrinsics, geometry: FrameGeometry) -> CameraIntrinsics:

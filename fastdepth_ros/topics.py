@@ -22,6 +22,11 @@ DEPTH_COLORED = "depth/colored"
 #: the depth back-projected through depth/camera_info (organised sensor_msgs/PointCloud2)
 DEPTH_POINTS = "depth/points"
 DIAGNOSTICS = "/diagnostics"
+#: Optional metric anchors (fastdepth_ros.anchor): depth registered to the image, its
+#: camera_info, and a rangefinder on the optical axis.
+ANCHOR_DEPTH = "anchor/depth"
+ANCHOR_CAMERA_INFO = "anchor/camera_info"
+ANCHOR_RANGE = "anchor/range"
 
 
 def camera_info_topic(image_topic: str) -> str:

@@ -32,6 +32,7 @@ import numpy as np
 IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
 CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
+RANGE = "sensor_msgs/msg/Range"
 DIAGNOSTIC_ARRAY = "diagnostic_msgs/msg/DiagnosticArray"
 CLOCK = "rosgraph_msgs/msg/Clock"
 
@@ -418,6 +419,15 @@ def make_camera_info(k: Any, t_ns: int, frame_id: str) -> Any:
         binning_x=cam.binning_x,
         binning_y=cam.binning_y,
         roi=roi,
+    )
+
+
+def make_range(range_m: float, fov_rad: float, min_range_m: float, max_range_m: float, t_ns: int,
+               frame_id: str) -> Any:
+    """A rosbags ``sensor_msgs/Range`` (infrared) on the camera's optical axis."""
+    return typestore().types[RANGE](
+        header=_header(t_ns, frame_id), radiation_type=1, field_of_view=float(fov_rad),
+        min_range=float(min_range_m), max_range=float(max_range_m), range=float(range_m),
     )
 
 

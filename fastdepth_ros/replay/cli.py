@@ -55,6 +55,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--storage", choices=("sqlite3", "mcap"), default="sqlite3", help="output bag storage")
     p.add_argument("--report", default=None, help="write report.json, frames.csv, montage.png here")
     p.add_argument("--montage-frames", type=int, default=4)
+    p.add_argument("--no-anchors", action="store_true",
+                   help="do not publish the bag's metric anchors (topics named *anchor*) to the node")
+    p.add_argument("--compare-anchors", action="store_true",
+                   help="with --report: replay twice, without and with the bag's anchors, and report "
+                   "both (needs a bag with anchors, e.g. make-bag --anchor-points 40)")
     p.add_argument("--no-clock", action="store_true", help="do not publish /clock")
     p.add_argument("--wait-node", type=float, default=30.0, help="seconds to wait for the node to appear")
     p.add_argument("--max-frames", type=int, default=0, help="stop after N images (0 = all)")
@@ -99,6 +104,7 @@ def config_from_args(args: argparse.Namespace, record: Path):
         storage=args.storage,
         bag_image_topic=args.bag_image_topic,
         bag_info_topic=args.bag_info_topic,
+        anchors=not args.no_anchors,
         image_topic=args.image_topic,
         info_topic=args.info_topic,
         depth_topic=args.depth_topic,
@@ -113,7 +119,7 @@ def config_from_args(args: argparse.Namespace, record: Path):
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from .report import format_summary
-    from .run import EXIT_ERROR, run_replay_and_report
+    from .run import EXIT_ERROR, run_replay_and_report, run_with_and_without_anchors
 
     if args.record and Path(args.record).exists():
         print("replay: error: %s exists already; refusing to overwrite it" % args.record, file=sys.stderr)
@@ -123,10 +129,20 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if record is None and args.report:
         tmp = Path(tempfile.mkdtemp(prefix="fastdepth_replay_"))
         record = tmp / "outputs"
+    if args.compare_anchors and not args.report:
+        print("replay: error: --compare-anchors needs --report", file=sys.stderr)
+        return EXIT_ERROR
     try:
-        code, report = run_replay_and_report(
-            config_from_args(args, record), args.report, gt_topic=args.gt_topic,
-            montage_frames=args.montage_frames)
+        if args.compare_anchors:
+            base = tmp if record is None else record  # two recordings: <base>/without_anchors, with_anchors
+            base.mkdir(parents=True, exist_ok=True)
+            code, report = run_with_and_without_anchors(
+                config_from_args(args, None), args.report, base, gt_topic=args.gt_topic,
+                montage_frames=args.montage_frames)
+        else:
+            code, report = run_replay_and_report(
+                config_from_args(args, record), args.report, gt_topic=args.gt_topic,
+                montage_frames=args.montage_frames)
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)

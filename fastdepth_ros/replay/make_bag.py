@@ -19,8 +19,12 @@ a ``CameraInfo``-style YAML/JSON with ``width/height/k``, or a JSON/YAML with
 
 Output (rosbag2 v8): colour on ``/camera/image_raw`` (``rgb8``) or, with ``--compress
 jpeg|png``, ``/camera/image_raw/compressed``; ``/camera/camera_info``; ground truth on
-``/camera/depth/image_raw`` as 16UC1 millimetres (default) or 32FC1 metres.  The bag is
-written to a temporary directory and moved into place only when complete.
+``/camera/depth/image_raw`` as 16UC1 millimetres (default) or 32FC1 metres.  With
+``--anchor-points K`` and/or ``--anchor-range FOV``, metric anchors sampled from the ground
+truth (:mod:`.anchor_sim`): ``/camera/anchor/depth`` (32FC1, K random valid pixels per frame,
+NaN elsewhere) and ``/camera/anchor/range`` (``sensor_msgs/Range``), same stamps; ``replay``
+feeds them to the node's ``anchor/depth`` and ``anchor/range``.  The bag is written to a
+temporary directory and moved into place only when complete.
 """
 
 from __future__ import annotations
@@ -41,6 +45,9 @@ from . import bagio
 DEFAULT_IMAGE_TOPIC = "/camera/image_raw"
 DEFAULT_INFO_TOPIC = "/camera/camera_info"
 DEFAULT_DEPTH_TOPIC = "/camera/depth/image_raw"
+ANCHOR_DEPTH_TOPIC = "/camera/anchor/depth"
+ANCHOR_RANGE_TOPIC = "/camera/anchor/range"
+RANGE_LIMITS_M = (0.05, 40.0)  # the synthetic rangefinder's min_range, max_range
 TUM_DEPTH_SCALE = 5000.0
 
 
@@ -263,6 +270,9 @@ def write_rgbd_bag(
     depth_topic: str = DEFAULT_DEPTH_TOPIC,
     progress: bool = False,
     total: Optional[int] = None,
+    anchor_points: int = 0,
+    anchor_range_fov: float = 0.0,
+    anchor_seed: int = 0,
 ) -> Dict[str, int]:
     """Write frames as a v8 bag; returns message counts per topic.
 
@@ -274,6 +284,7 @@ def write_rgbd_bag(
     if depth_encoding not in ("16UC1", "32FC1"):
         raise MakeBagError("unknown depth encoding %r (16UC1, 32FC1)" % depth_encoding)
     it: Iterable[RGBDFrame] = frames
+    rng = np.random.default_rng(anchor_seed)
     if progress:
         from tqdm import tqdm
 
@@ -310,10 +321,30 @@ def write_rgbd_bag(
                 writer.write(
                     depth_topic, bagio.IMAGE, f.t_ns, bagio.make_image(arr, depth_encoding, f.t_ns, frame_id)
                 )
+                _write_anchors(writer, f, intrinsics, anchor_points, anchor_range_fov, rng, frame_id)
         counts = dict(writer.counts)
     if not counts:
         raise MakeBagError("no frames to write")
     return counts
+
+
+def _write_anchors(writer: Any, f: RGBDFrame, intrinsics: Any, points: int, fov_rad: float,
+                   rng: np.random.Generator, frame_id: str) -> None:
+    """Metric anchors from this frame's ground truth (see the module docstring)."""
+    from .anchor_sim import range_reading, sparse_anchor
+
+    d = np.asarray(f.depth_m, dtype=np.float32)
+    if points > 0:
+        sparse = sparse_anchor(d, points, rng)
+        writer.write(ANCHOR_DEPTH_TOPIC, bagio.IMAGE, f.t_ns,
+                     bagio.make_image(sparse, "32FC1", f.t_ns, frame_id))
+    if fov_rad > 0:
+        k = [[intrinsics.fx, 0, intrinsics.cx], [0, intrinsics.fy, intrinsics.cy], [0, 0, 1]]
+        reading = range_reading(d, k, fov_rad)
+        lo, hi = RANGE_LIMITS_M
+        writer.write(ANCHOR_RANGE_TOPIC, bagio.RANGE, f.t_ns,
+                     bagio.make_range(reading if reading is not None else float("inf"), fov_rad, lo, hi,
+                                      f.t_ns, frame_id))
 
 
 # --------------------------------------------------------------------------- CLI
@@ -353,12 +384,23 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image-topic", default=DEFAULT_IMAGE_TOPIC)
     p.add_argument("--info-topic", default=DEFAULT_INFO_TOPIC)
     p.add_argument("--depth-topic", default=DEFAULT_DEPTH_TOPIC)
+    a = p.add_argument_group("metric anchors sampled from the ground truth (to try anchoring offline)")
+    a.add_argument("--anchor-points", type=int, default=0,
+                   help="K random valid ground-truth pixels per frame on %s (32FC1)" % ANCHOR_DEPTH_TOPIC)
+    a.add_argument("--anchor-range", type=float, default=0.0, metavar="FOV_RAD",
+                   help="a Range on %s: median ground-truth distance in a cone of this full angle"
+                   % ANCHOR_RANGE_TOPIC)
+    a.add_argument("--anchor-seed", type=int, default=0, help="seed of the random anchor pixels")
 
 
 def cmd_make_bag(args: argparse.Namespace) -> int:
     try:
         if bool(args.tum) == bool(args.rgb):
             raise MakeBagError("give exactly one of --tum DIR or --rgb DIR_OR_GLOB")
+        if (args.anchor_points or args.anchor_range) and not (args.tum or args.depth):
+            raise MakeBagError("--anchor-points/--anchor-range sample the ground truth: give --depth")
+        if args.anchor_points < 0 or not (0.0 <= args.anchor_range < 3.14159):
+            raise MakeBagError("--anchor-points must be >= 0 and --anchor-range in [0, pi) rad")
         if args.tum:
             pairs = tum_pairs(Path(args.tum), args.max_dt)
             scale = args.depth_scale or TUM_DEPTH_SCALE
@@ -386,6 +428,9 @@ def cmd_make_bag(args: argparse.Namespace) -> int:
             depth_topic=args.depth_topic,
             progress=sys.stderr.isatty(),
             total=len(pairs),
+            anchor_points=args.anchor_points,
+            anchor_range_fov=args.anchor_range,
+            anchor_seed=args.anchor_seed,
         )
     except (MakeBagError, bagio.BagError, OSError) as exc:
         print("make-bag: error: %s" % exc, file=sys.stderr)

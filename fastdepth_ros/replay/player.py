@@ -4,8 +4,11 @@ What is published: the bag's colour topic (``sensor_msgs/Image``, or ``Compresse
 on ``<image topic>/compressed``) and its ``camera_info``, as the serialized bytes stored
 in the bag (no decode/re-encode, header stamps untouched), plus ``rosgraph_msgs/Clock``
 carrying the bag time of each message so a node started with ``use_sim_time:=true``
-follows the bag's time line.  Messages sharing a log time are sent camera_info first, so
-the node can pair the image with the camera_info of the same stamp.
+follows the bag's time line.  Metric anchors in the bag (Image or Range topics with
+``anchor`` in their name, as ``make-bag --anchor-points/--anchor-range`` writes them) go to
+the node's ``anchor/depth`` and ``anchor/range`` unless ``anchors`` is off.  Messages
+sharing a log time are sent camera_info first and the image last, so the node can pair the
+image with the camera_info (and anchors) of the same stamp.
 
 Timing: ``rate`` > 0 replays at ``rate`` x the recorded pace (sleeping against a monotonic
 clock; falling behind never accumulates a debt beyond the current message);
@@ -52,6 +55,9 @@ class ReplayConfig:
     # topics in the input bag (None: detected from the message types)
     bag_image_topic: Optional[str] = None
     bag_info_topic: Optional[str] = None
+    anchors: bool = True  # publish the bag's anchor topics (see detect_anchor_topics)
+    anchor_depth_topic: str = "/anchor/depth"
+    anchor_range_topic: str = "/anchor/range"
     # live topics (defaults fit depth_node with no namespace/remapping)
     image_topic: str = "/image"
     info_topic: str = "/camera_info"
@@ -107,6 +113,7 @@ def detect_topics(
             t
             for t in topics.values()
             if t.msgtype in (bagio.IMAGE, bagio.COMPRESSED_IMAGE) and "depth" not in t.name.lower()
+            and "anchor" not in t.name.lower()
         ]
         if not cands:
             raise ReplayError(
@@ -139,16 +146,44 @@ def detect_topics(
     return image, msgtype, info
 
 
+def detect_anchor_topics(bag: bagio.BagReader) -> Dict[str, str]:
+    """{bag topic: msgtype} of metric anchors: Image or Range topics named ``*anchor*``."""
+    return {t.name: t.msgtype for t in bag.topics.values()
+            if "anchor" in t.name.lower() and t.msgtype in (bagio.IMAGE, bagio.RANGE)}
+
+
+class _RangePublisher:
+    """Range changed between distributions (Jazzy added ``variance``), so the bag's CDR bytes
+    (rosbags' Humble definition) cannot be sent as they are: decoded and rebuilt as the
+    running distribution's message (variance 0 = unknown where it exists)."""
+
+    def __init__(self, pub: Any, cls: Any) -> None:
+        self.pub, self.cls = pub, cls
+
+    def publish(self, raw: bytes) -> None:
+        m = bagio.typestore().deserialize_cdr(bytes(raw), bagio.RANGE)
+        out = self.cls(radiation_type=int(m.radiation_type), field_of_view=float(m.field_of_view),
+                       min_range=float(m.min_range), max_range=float(m.max_range), range=float(m.range))
+        out.header.frame_id = m.header.frame_id
+        out.header.stamp.sec, out.header.stamp.nanosec = int(m.header.stamp.sec), int(m.header.stamp.nanosec)
+        self.pub.publish(out)
+
+
 def _grouped(bag: bagio.BagReader, topics: List[str]) -> Iterator[List[bagio.BagMessage]]:
-    """Messages grouped by log time; camera_info before images within a group."""
+    """Messages grouped by log time; camera_info first and the image (``topics[0]``) last
+    within a group, so the node has the frame's camera_info and anchors when it arrives."""
     group: List[bagio.BagMessage] = []
+
+    def ordered(g: List[bagio.BagMessage]) -> List[bagio.BagMessage]:
+        return sorted(g, key=lambda x: (x.topic == topics[0], x.msgtype != bagio.CAMERA_INFO))
+
     for m in bag.messages(topics):
         if group and m.t_ns != group[0].t_ns:
-            yield sorted(group, key=lambda x: x.msgtype != bagio.CAMERA_INFO)
+            yield ordered(group)
             group = []
         group.append(m)
     if group:
-        yield sorted(group, key=lambda x: x.msgtype != bagio.CAMERA_INFO)
+        yield ordered(group)
 
 
 class _Stop:
@@ -185,12 +220,13 @@ def replay(config: ReplayConfig, stop: Optional[_Stop] = None) -> ReplayResult:
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
     from rclpy.signals import SignalHandlerOptions
     from rosgraph_msgs.msg import Clock
-    from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+    from sensor_msgs.msg import CameraInfo, CompressedImage, Image, Range
 
     if config.rate < 0:
         raise ReplayError("--rate must be >= 0 (0 = as fast as the node keeps up)")
     bag, image_topic, image_type, info_topic = _open_bag(config)
-    topics = [image_topic] + ([info_topic] if info_topic else [])
+    anchor_topics = detect_anchor_topics(bag) if config.anchors else {}
+    topics = [image_topic] + ([info_topic] if info_topic else []) + sorted(anchor_topics)
     n_images = bag.topics[image_topic].count
     t_first = bag.start_ns
     span_ns = max(bag.end_ns - bag.start_ns, 0)
@@ -228,6 +264,11 @@ def replay(config: ReplayConfig, stop: Optional[_Stop] = None) -> ReplayResult:
             live_image = config.image_topic.rstrip("/") + ("/compressed" if compressed else "")
             image_pub = node.create_publisher(CompressedImage if compressed else Image, live_image, pub_qos)
             info_pub = node.create_publisher(CameraInfo, config.info_topic, pub_qos)
+            anchor_pubs = {
+                name: _RangePublisher(node.create_publisher(Range, config.anchor_range_topic, pub_qos), Range)
+                if msgtype == bagio.RANGE
+                else node.create_publisher(Image, config.anchor_depth_topic, pub_qos)
+                for name, msgtype in anchor_topics.items()}
             clock_pub = node.create_publisher(Clock, "/clock", pub_qos) if config.clock else None
             spin_thread = threading.Thread(
                 target=spin_until_shutdown, args=(executor,), name="replay_spin", daemon=True
@@ -244,6 +285,7 @@ def replay(config: ReplayConfig, stop: Optional[_Stop] = None) -> ReplayResult:
                     topics,
                     image_topic,
                     image_pub,
+                    anchor_pubs,
                     info_pub,
                     clock_pub,
                     Clock,
@@ -388,6 +430,7 @@ def _run(
     topics: List[str],
     image_topic: str,
     image_pub: Any,
+    anchor_pubs: Dict[str, Any],
     info_pub: Any,
     clock_pub: Any,
     clock_cls: Any,
@@ -442,7 +485,7 @@ def _run(
                     if config.max_frames > 0 and sent >= config.max_frames:
                         return
                 else:
-                    info_pub.publish(raw)
+                    anchor_pubs.get(m.topic, info_pub).publish(raw)
         passes += 1
         if not config.loop or (config.loops > 0 and passes >= config.loops):
             return

@@ -31,7 +31,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..geometry import rescale_intrinsics
-from ..metrics import MetricsAccumulator, compute_metrics
+from ..metrics import MetricsAccumulator, compute_metrics, median_scaled
 from ..stats import percentile
 from . import bagio
 
@@ -52,6 +52,7 @@ CSV_FIELDS = [
     "absrel",
     "log10",
     "valid_pixels",
+    "delta1_median_scaled",
 ]
 
 
@@ -65,6 +66,7 @@ def detect_gt_topic(bag: bagio.BagReader, image_topic: str, explicit: Optional[s
         t.name
         for t in topics.values()
         if t.msgtype == bagio.IMAGE and "depth" in t.name.lower() and t.name != image_topic
+        and "anchor" not in t.name.lower()  # metric anchors (make-bag --anchor-points) are not the truth
     )
     return cands[0] if cands else None
 
@@ -159,7 +161,7 @@ def build_report(
         if r.topic == depth_topic and r.stamp_ns is not None and r.stamp_ns not in first_recv:
             first_recv[r.stamp_ns] = r.recv_s
 
-    gt_topic, rows, acc, montage, notes = _score_outputs(
+    gt_topic, rows, acc, acc_scaled, montage, notes = _score_outputs(
         input_bag, output_bag, published, sent_by_stamp, first_recv, image_topic, info_topic, gt_topic,
         depth_topic, depth_info_topic, montage_frames)
 
@@ -197,6 +199,9 @@ def build_report(
             "n": len(latencies),
         },
         "metrics": overall.as_dict() if acc.frames else None,
+        # per-frame median scaling with the ground truth: the depth's shape, without its scale
+        # (what metric anchoring can reach at best on average; see docs/anchoring.md)
+        "metrics_median_scaled": acc_scaled.mean().as_dict() if acc_scaled.frames else None,
         "metrics_definition": "official FastDepth metrics over valid ground-truth pixels, mean over frames",
         "notes": sorted(set(notes)),
         "files": {"csv": "frames.csv", "montage": "montage.png" if montage else None},
@@ -225,7 +230,8 @@ def _score_outputs(
     depth_topic: str,
     depth_info_topic: str,
     montage_frames: int,
-) -> Tuple[Optional[str], List[Dict[str, Any]], MetricsAccumulator, Dict[int, Dict[str, Any]], List[str]]:
+) -> Tuple[Optional[str], List[Dict[str, Any]], MetricsAccumulator, MetricsAccumulator,
+           Dict[int, Dict[str, Any]], List[str]]:
     """One CSV row per published frame, scored against the input bag's ground truth on the
     depth image's grid; returns (ground-truth topic, rows, metrics, montage frames, notes)."""
     # ---- ground truth + camera_info from the input bag (by stamp)
@@ -243,7 +249,7 @@ def _score_outputs(
         some_info = next(iter(infos.values()), None)
         # ---- depth outputs
         rows: List[Dict[str, Any]] = []
-        acc = MetricsAccumulator()
+        acc, acc_scaled = MetricsAccumulator(), MetricsAccumulator()
         montage_pick = _pick(sorted({p.index for p in published}), montage_frames)
         montage: Dict[int, Dict[str, Any]] = {}
         depth_infos: Dict[int, Any] = {}
@@ -274,6 +280,9 @@ def _score_outputs(
                         metrics = compute_metrics(pred_m, gt_grid)
                         acc.add(metrics)
                         row.update(metrics.as_dict())
+                        scaled = compute_metrics(median_scaled(pred_m, gt_grid), gt_grid)
+                        acc_scaled.add(scaled)
+                        row["delta1_median_scaled"] = scaled.delta1
                         if p.index in montage_pick and p.index not in montage:
                             montage[p.index] = {"stamp": p.bag_stamp_ns, "pred": pred_m, "gt": gt_grid,
                                                 "info": info, "dinfo": depth_infos.get(stamp)}
@@ -284,7 +293,7 @@ def _score_outputs(
         rows.sort(key=lambda r: (r["stamp_ns"], r["frame"]))
         if montage:
             _attach_rgb(bag, image_topic, montage)
-    return gt_topic, rows, acc, montage, notes
+    return gt_topic, rows, acc, acc_scaled, montage, notes
 
 
 def _depth_m(msg: Any, msgtype: str, zero_invalid: bool = True) -> Tuple[np.ndarray, str]:
@@ -437,8 +446,14 @@ def format_summary(report: Dict[str, Any]) -> str:
         ("fps", "%s in, %s out" % (num(rate.get("input"), "%.1f"), num(rate.get("output"), "%.1f"))),
         ("latency p50/p95", "%s / %s ms" % (num(lat.get("p50"), "%.1f"), num(lat.get("p95"), "%.1f"))),
         ("delta1", num(m.get("delta1"), "%.3f")),
+        ("delta1 median-scaled", num((report.get("metrics_median_scaled") or {}).get("delta1"), "%.3f")),
         ("RMSE", num(m.get("rmse_m"), "%.3f m")),
         ("AbsRel", num(m.get("absrel"), "%.3f")),
     ]
+    anchoring = report.get("anchoring") or {}
+    if anchoring:
+        lines.append(("delta1 without / with anchors", "%s / %s" % (
+            num((anchoring.get("without_anchors") or {}).get("delta1"), "%.3f"),
+            num((anchoring.get("with_anchors") or {}).get("delta1"), "%.3f"))))
     width = max(len(k) for k, _ in lines)
     return "\n".join("%-*s  %s" % (width, k, v) for k, v in lines)
