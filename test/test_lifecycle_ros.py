@@ -26,6 +26,7 @@ import pytest
 from ros_harness import (
     Client,
     NodeProcess,
+    get_parameter,
     input_qos_args,
     isolate_dds,
     scene_rgb8,
@@ -71,20 +72,6 @@ def _change(client: Client, node: str, transition: str) -> Tuple[bool, str]:
         return success, future.result().current_state.label
     finally:
         client.node.destroy_client(get)
-
-
-def _get_parameter(client: Client, node: str, name: str) -> Any:
-    from rcl_interfaces.srv import GetParameters
-    from rclpy.parameter import parameter_value_to_python
-
-    cli = client.node.create_client(GetParameters, node + "/get_parameters")
-    try:
-        assert cli.wait_for_service(timeout_sec=10.0)
-        future = cli.call_async(GetParameters.Request(names=[name]))
-        assert wait_for(future.done, 10.0), "get_parameters timed out"
-        return parameter_value_to_python(future.result().values[0])
-    finally:
-        client.node.destroy_client(cli)
 
 
 def _status(client: Client, suffix: str, since: float, pred=lambda s: True, timeout_s: float = 10.0) -> Any:
@@ -176,7 +163,7 @@ def test_model_reload_after_deactivate_activate_runs_the_new_model(shipped_model
         failed = _status(client, "engine", since,
                          lambda s: s.level[0] == ERROR and "model reload failed" in s.message, timeout_s=60.0)
         assert failed is not None and bad_model in failed.message, proc.output()[-3000:]
-        assert wait_for(lambda: _get_parameter(client, node, "model_path") == str(new_model), 20.0)
+        assert wait_for(lambda: get_parameter(client, node, "model_path") == str(new_model), 20.0)
         depth = served(client, rgb)
         np.testing.assert_allclose(_depth_array(depth), want_new, rtol=1e-4, atol=1e-5)
         assert proc.alive() and "Traceback" not in proc.output()
