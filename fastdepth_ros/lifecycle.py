@@ -49,14 +49,25 @@ class LifecycleDepthNode(DepthNode, LifecycleNode):
             self.get_logger().error("configure failed: %s" % exc)
             self._cleanup()
             return TransitionCallbackReturn.FAILURE
+        except Exception as exc:  # unexpected: said here, then on_error tears down
+            return self._transition_error("configure", exc)
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         result = super().on_activate(state)  # the lifecycle publishers
         if result != TransitionCallbackReturn.SUCCESS:
             return result
-        self._activate()
+        try:
+            self._activate()
+        except Exception as exc:  # e.g. a subscription's QoS override rclpy refuses
+            return self._transition_error("activate", exc)
         return TransitionCallbackReturn.SUCCESS
+
+    def _transition_error(self, transition: str, exc: BaseException) -> TransitionCallbackReturn:
+        """rclpy turns an exception in a transition callback into ERROR without logging
+        it; say why in one line, and let on_error tear down to unconfigured."""
+        self.get_logger().error("%s failed: %s" % (transition, str(exc) or repr(exc)))
+        return TransitionCallbackReturn.ERROR
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._deactivate()  # the worker first: it must not publish on deactivated publishers

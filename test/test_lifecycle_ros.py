@@ -230,3 +230,46 @@ def test_failed_configure_unconfigured_parameters_topics_diagnostics_and_shutdow
     finally:
         client.close()
         proc.close()
+
+
+def test_an_exception_in_a_transition_is_said_and_torn_down_to_unconfigured(shipped_model: Path,
+                                                                             capfd) -> None:
+    """In process, with a fault injected into activate (as a QoS override rclpy refuses
+    when the subscription is created would raise): rclpy itself turns the exception into
+    ERROR silently; the node says why in one line, on_error tears down (topics gone) and a
+    new configure + activate works."""
+    import rclpy
+    from rclpy.parameter import Parameter
+
+    from fastdepth_ros import topics
+    from fastdepth_ros.lifecycle import LifecycleDepthNode
+
+    isolate_dds()
+    context = rclpy.context.Context()
+    rclpy.init(context=context)
+    node = LifecycleDepthNode(context=context, parameter_overrides=[
+        Parameter("model_path", value=str(shipped_model)), Parameter("warmup_runs", value=0)])
+    try:
+        node.trigger_configure()
+        assert node.lifecycle_state() == "inactive"
+        assert wait_for(lambda: node.count_publishers(topics.DEPTH_IMAGE) == 1, 10.0)
+
+        def broken_activate() -> None:
+            raise RuntimeError("subscription refused: injected fault")
+
+        node._activate = broken_activate  # type: ignore[method-assign]
+        node.trigger_activate()
+        assert node.lifecycle_state() == "unconfigured"
+        assert wait_for(lambda: node.count_publishers(topics.DEPTH_IMAGE) == 0, 10.0)
+        err = capfd.readouterr().err
+        assert "activate failed: subscription refused: injected fault" in err, err
+        assert "back to unconfigured" in err and "Traceback" not in err
+
+        del node._activate  # the class's own again
+        node.trigger_configure()
+        node.trigger_activate()
+        assert node.lifecycle_state() == "active"
+    finally:
+        node.stop()
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
