@@ -8,7 +8,9 @@
   while unconfigured are the ones configure uses;
 * the output topics exist from configure to cleanup (lifecycle publishers), and
   ``/diagnostics`` reports every state, level OK with the state as the message;
-* the ``shutdown`` transition from active: finalized, topics gone, a clean exit.
+* the ``shutdown`` transition from active: finalized, topics gone, a clean exit;
+* in process: a reload while inactive loads, a set to a stopped loader is rejected with the
+  reason; an exception in a transition is logged in one line and torn down (on_error).
 
 Expected depths come from the offline pipeline on the same frame (no camera_info, so no
 focal scaling), not from the node.
@@ -16,10 +18,11 @@ focal scaling), not from the node.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
-from typing import Any, Optional, Tuple
+from typing import Any, Iterator, Optional, Tuple
 
 import numpy as np
 import pytest
@@ -232,26 +235,62 @@ def test_failed_configure_unconfigured_parameters_topics_diagnostics_and_shutdow
         proc.close()
 
 
-def test_an_exception_in_a_transition_is_said_and_torn_down_to_unconfigured(shipped_model: Path,
-                                                                             capfd) -> None:
-    """In process, with a fault injected into activate (as a QoS override rclpy refuses
-    when the subscription is created would raise): rclpy itself turns the exception into
-    ERROR silently; the node says why in one line, on_error tears down (topics gone) and a
-    new configure + activate works."""
+@contextlib.contextmanager
+def _in_process(model: Path) -> Iterator[Any]:
+    """A LifecycleDepthNode in this process on a context of its own (not spun: transitions
+    and parameter sets are called directly), configured with ``model``."""
     import rclpy
     from rclpy.parameter import Parameter
 
-    from fastdepth_ros import topics
     from fastdepth_ros.lifecycle import LifecycleDepthNode
 
     isolate_dds()
     context = rclpy.context.Context()
     rclpy.init(context=context)
     node = LifecycleDepthNode(context=context, parameter_overrides=[
-        Parameter("model_path", value=str(shipped_model)), Parameter("warmup_runs", value=0)])
+        Parameter("model_path", value=str(model)), Parameter("warmup_runs", value=0)])
     try:
         node.trigger_configure()
         assert node.lifecycle_state() == "inactive"
+        yield node
+    finally:
+        node.stop()
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
+
+
+def test_a_reload_while_inactive_loads_and_a_stopped_loader_refuses(shipped_model: Path) -> None:
+    """In process: inactive, a model_path change loads (the loader lives until cleanup);
+    with the loader stopped, as cleanup stops it before freeing the model, the set is
+    rejected with the reason (never queued) and model_path keeps naming the model that runs."""
+    from rclpy.parameter import Parameter
+
+    with _in_process(shipped_model) as node:
+        def engine_value(key: str) -> str:
+            engine = [s for s in node.collect_statuses() if s.name.endswith(": engine")][0]
+            return engine.value(key) or ""
+
+        assert node.set_parameters([Parameter("model_path", value=str(OTHER_MODEL))])[0].successful
+        assert wait_for(lambda: engine_value("Model path") == str(OTHER_MODEL), 30.0), \
+            engine_value("Model reload")
+
+        node._reloader.stop()  # the window between cleanup stopping the loader and freeing the model
+        result = node.set_parameters([Parameter("model_path", value=str(shipped_model))])[0]
+        assert not result.successful and "stopped" in result.reason, result.reason
+        assert node.get_parameter("model_path").value == str(OTHER_MODEL)
+        assert engine_value("Model path") == str(OTHER_MODEL)
+        assert engine_value("Model reload") == "stopped"
+
+
+def test_an_exception_in_a_transition_is_said_and_torn_down_to_unconfigured(shipped_model: Path,
+                                                                             capfd) -> None:
+    """In process, with a fault injected into activate (as a QoS override rclpy refuses
+    when the subscription is created would raise): rclpy itself turns the exception into
+    ERROR silently; the node says why in one line, on_error tears down (topics gone) and a
+    new configure + activate works."""
+    from fastdepth_ros import topics
+
+    with _in_process(shipped_model) as node:
         assert wait_for(lambda: node.count_publishers(topics.DEPTH_IMAGE) == 1, 10.0)
 
         def broken_activate() -> None:
@@ -269,7 +308,3 @@ def test_an_exception_in_a_transition_is_said_and_torn_down_to_unconfigured(ship
         node.trigger_configure()
         node.trigger_activate()
         assert node.lifecycle_state() == "active"
-    finally:
-        node.stop()
-        node.destroy_node()
-        rclpy.try_shutdown(context=context)
