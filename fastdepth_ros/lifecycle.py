@@ -22,8 +22,8 @@ outside ``active`` (``DepthNode.collect_statuses``).
 A failed configure (missing model, bad parameter, a bad ``qos_overrides`` value: all checked
 there) returns FAILURE with the reason logged (one ERROR line), and the node stays
 unconfigured (ready for a corrected configure).  Parameters set while unconfigured are the
-ones configure uses.  A failed activate is logged the same way, undone, and returns FAILURE
-(the node stays inactive).
+ones configure uses.  An exception in any transition (activate included) is logged in one
+line, and the node is torn down to unconfigured (``on_error``).
 """
 
 from __future__ import annotations
@@ -52,6 +52,8 @@ class LifecycleDepthNode(DepthNode, LifecycleNode):
             self.get_logger().error("configure failed: %s" % exc)
             self._cleanup()
             return TransitionCallbackReturn.FAILURE
+        except Exception as exc:  # unexpected: said here, then on_error tears down
+            return self._transition_error("configure", exc)
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -60,13 +62,15 @@ class LifecycleDepthNode(DepthNode, LifecycleNode):
             return result
         try:
             self._activate()
-        except (ValueError, RuntimeError, ParameterException) as exc:  # rcl refusing an endpoint
-            # without this, rclpy runs on_error and the node drops to unconfigured, unexplained
-            self.get_logger().error("activate failed: %s" % exc)
-            self._deactivate()
-            super().on_deactivate(state)
-            return TransitionCallbackReturn.FAILURE
+        except Exception as exc:  # e.g. a subscription's QoS override rclpy refuses
+            return self._transition_error("activate", exc)
         return TransitionCallbackReturn.SUCCESS
+
+    def _transition_error(self, transition: str, exc: BaseException) -> TransitionCallbackReturn:
+        """rclpy turns an exception in a transition callback into ERROR without logging
+        it; say why in one line, and let on_error tear down to unconfigured."""
+        self.get_logger().error("%s failed: %s" % (transition, str(exc) or repr(exc)))
+        return TransitionCallbackReturn.ERROR
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._deactivate()  # the worker first: it must not publish on deactivated publishers

@@ -312,6 +312,21 @@ class Client:
         self._thread.join(2.0)
 
 
+def get_parameter(client: Client, node_name: str, name: str) -> Any:
+    """GetParameters service call (ros2cli is not installed); the value as Python."""
+    from rcl_interfaces.srv import GetParameters
+    from rclpy.parameter import parameter_value_to_python
+
+    cli = client.node.create_client(GetParameters, node_name + "/get_parameters")
+    try:
+        assert cli.wait_for_service(timeout_sec=10.0)
+        future = cli.call_async(GetParameters.Request(names=[name]))
+        assert wait_for(future.done, 10.0), "get_parameters timed out"
+        return parameter_value_to_python(future.result().values[0])
+    finally:
+        client.node.destroy_client(cli)
+
+
 def status_values(status: Any) -> Dict[str, str]:
     return {kv.key: kv.value for kv in status.values}
 

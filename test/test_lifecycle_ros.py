@@ -8,7 +8,9 @@
   while unconfigured are the ones configure uses;
 * the output topics exist from configure to cleanup (lifecycle publishers), and
   ``/diagnostics`` reports every state, level OK with the state as the message;
-* the ``shutdown`` transition from active: finalized, topics gone, a clean exit.
+* the ``shutdown`` transition from active: finalized, topics gone, a clean exit;
+* in process: a reload while inactive loads, a set to a stopped loader is rejected with the
+  reason; an exception in a transition is logged in one line and torn down (on_error).
 
 Expected depths come from the offline pipeline on the same frame (no camera_info, so no
 focal scaling), not from the node.
@@ -16,16 +18,18 @@ focal scaling), not from the node.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
-from typing import Any, Optional, Tuple
+from typing import Any, Iterator, Optional, Tuple
 
 import numpy as np
 import pytest
 from ros_harness import (
     Client,
     NodeProcess,
+    get_parameter,
     input_qos_args,
     isolate_dds,
     scene_rgb8,
@@ -36,11 +40,12 @@ from ros_harness import (
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 pytest.importorskip("rclpy", reason="rclpy not installed (scripts/venv.sh runtime,ros,test)")
-pytest.importorskip("onnx", reason="onnx not installed (scripts/venv.sh runtime,ros,test)")
-
-import fault_models  # noqa: E402  (needs onnx)
 
 OK, ERROR = 0, 2
+REPO = Path(__file__).resolve().parent.parent
+# a second real FastDepth (NetAdapt widths, committed with its docs), so the reload test
+# needs no onnx package and runs in the Jazzy venv too
+OTHER_MODEL = REPO / "docs" / "netadapt_cpu_2t" / "netadapt_iter018_seed0.onnx"
 TASKS = ("input", "depth output", "frame age", "latency", "engine", "camera_info", "qos")
 
 
@@ -71,20 +76,6 @@ def _change(client: Client, node: str, transition: str) -> Tuple[bool, str]:
         return success, future.result().current_state.label
     finally:
         client.node.destroy_client(get)
-
-
-def _get_parameter(client: Client, node: str, name: str) -> Any:
-    from rcl_interfaces.srv import GetParameters
-    from rclpy.parameter import parameter_value_to_python
-
-    cli = client.node.create_client(GetParameters, node + "/get_parameters")
-    try:
-        assert cli.wait_for_service(timeout_sec=10.0)
-        future = cli.call_async(GetParameters.Request(names=[name]))
-        assert wait_for(future.done, 10.0), "get_parameters timed out"
-        return parameter_value_to_python(future.result().values[0])
-    finally:
-        client.node.destroy_client(cli)
 
 
 def _status(client: Client, suffix: str, since: float, pred=lambda s: True, timeout_s: float = 10.0) -> Any:
@@ -139,8 +130,11 @@ def test_model_reload_after_deactivate_activate_runs_the_new_model(shipped_model
                                                                    tmp_path: Path) -> None:
     """Issue 23 fault 1: before the fix the loader thread died at deactivate; the set was
     accepted, model_path read back the new file and the old model kept running."""
-    new_model = fault_models.mean_depth(tmp_path / "mean_depth.onnx")
-    bad_model = str(fault_models.uint8_input(tmp_path / "uint8_input.onnx"))
+    assert OTHER_MODEL.is_file(), "the second model %s is missing" % OTHER_MODEL
+    new_model = OTHER_MODEL
+    bad_model = tmp_path / "not_a_model.onnx"  # exists (so the set is accepted), fails to load
+    bad_model.write_bytes(b"not an ONNX graph")
+    bad_model = str(bad_model)
     rgb = scene_rgb8()
     want_old, want_new = _offline_depth(shipped_model, rgb), _offline_depth(new_model, rgb)
     assert not np.allclose(want_old, want_new, rtol=1e-3), "the two models must tell apart"
@@ -176,7 +170,7 @@ def test_model_reload_after_deactivate_activate_runs_the_new_model(shipped_model
         failed = _status(client, "engine", since,
                          lambda s: s.level[0] == ERROR and "model reload failed" in s.message, timeout_s=60.0)
         assert failed is not None and bad_model in failed.message, proc.output()[-3000:]
-        assert wait_for(lambda: _get_parameter(client, node, "model_path") == str(new_model), 20.0)
+        assert wait_for(lambda: get_parameter(client, node, "model_path") == str(new_model), 20.0)
         depth = served(client, rgb)
         np.testing.assert_allclose(_depth_array(depth), want_new, rtol=1e-4, atol=1e-5)
         assert proc.alive() and "Traceback" not in proc.output()
@@ -239,3 +233,78 @@ def test_failed_configure_unconfigured_parameters_topics_diagnostics_and_shutdow
     finally:
         client.close()
         proc.close()
+
+
+@contextlib.contextmanager
+def _in_process(model: Path) -> Iterator[Any]:
+    """A LifecycleDepthNode in this process on a context of its own (not spun: transitions
+    and parameter sets are called directly), configured with ``model``."""
+    import rclpy
+    from rclpy.parameter import Parameter
+
+    from fastdepth_ros.lifecycle import LifecycleDepthNode
+
+    isolate_dds()
+    context = rclpy.context.Context()
+    rclpy.init(context=context)
+    node = LifecycleDepthNode(context=context, parameter_overrides=[
+        Parameter("model_path", value=str(model)), Parameter("warmup_runs", value=0)])
+    try:
+        node.trigger_configure()
+        assert node.lifecycle_state() == "inactive"
+        yield node
+    finally:
+        node.stop()
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
+
+
+def test_a_reload_while_inactive_loads_and_a_stopped_loader_refuses(shipped_model: Path) -> None:
+    """In process: inactive, a model_path change loads (the loader lives until cleanup);
+    with the loader stopped, as cleanup stops it before freeing the model, the set is
+    rejected with the reason (never queued) and model_path keeps naming the model that runs."""
+    from rclpy.parameter import Parameter
+
+    with _in_process(shipped_model) as node:
+        def engine_value(key: str) -> str:
+            engine = [s for s in node.collect_statuses() if s.name.endswith(": engine")][0]
+            return engine.value(key) or ""
+
+        assert node.set_parameters([Parameter("model_path", value=str(OTHER_MODEL))])[0].successful
+        assert wait_for(lambda: engine_value("Model path") == str(OTHER_MODEL), 30.0), \
+            engine_value("Model reload")
+
+        node._reloader.stop()  # the window between cleanup stopping the loader and freeing the model
+        result = node.set_parameters([Parameter("model_path", value=str(shipped_model))])[0]
+        assert not result.successful and "stopped" in result.reason, result.reason
+        assert node.get_parameter("model_path").value == str(OTHER_MODEL)
+        assert engine_value("Model path") == str(OTHER_MODEL)
+        assert engine_value("Model reload") == "stopped"
+
+
+def test_an_exception_in_a_transition_is_said_and_torn_down_to_unconfigured(shipped_model: Path,
+                                                                             capfd) -> None:
+    """In process, with a fault injected into activate (as a QoS override rclpy refuses
+    when the subscription is created would raise): rclpy itself turns the exception into
+    ERROR silently; the node says why in one line, on_error tears down (topics gone) and a
+    new configure + activate works."""
+    from fastdepth_ros import topics
+
+    with _in_process(shipped_model) as node:
+        assert wait_for(lambda: node.count_publishers(topics.DEPTH_IMAGE) == 1, 10.0)
+
+        def broken_activate() -> None:
+            raise RuntimeError("subscription refused: injected fault")
+
+        node._activate = broken_activate  # type: ignore[method-assign]
+        node.trigger_activate()
+        assert node.lifecycle_state() == "unconfigured"
+        assert wait_for(lambda: node.count_publishers(topics.DEPTH_IMAGE) == 0, 10.0)
+        err = capfd.readouterr().err
+        assert "activate failed: subscription refused: injected fault" in err, err
+        assert "back to unconfigured" in err and "Traceback" not in err
+
+        del node._activate  # the class's own again
+        node.trigger_configure()
+        node.trigger_activate()
+        assert node.lifecycle_state() == "active"

@@ -28,6 +28,7 @@ from ros_harness import (
     Client,
     NodeProcess,
     camera_info,
+    get_parameter,
     image_msg,
     isolate_dds,
     scene_rgb8,
@@ -55,20 +56,6 @@ def proc_status_mb(pid: int, key: str) -> float:
         if line.startswith(key + ":"):
             return int(line.split()[1]) / 1024.0
     raise KeyError(key)
-
-
-def get_parameter(client: Client, node_name: str, name: str) -> Any:
-    from rcl_interfaces.srv import GetParameters
-    from rclpy.parameter import parameter_value_to_python
-
-    cli = client.node.create_client(GetParameters, node_name + "/get_parameters")
-    try:
-        assert cli.wait_for_service(timeout_sec=10.0)
-        future = cli.call_async(GetParameters.Request(names=[name]))
-        assert wait_for(future.done, 10.0), "get_parameters timed out"
-        return parameter_value_to_python(future.result().values[0])
-    finally:
-        client.node.destroy_client(cli)
 
 
 class Node:

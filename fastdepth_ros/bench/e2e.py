@@ -13,7 +13,7 @@ with the host clock at publish time, and subscribes ``depth`` + ``depth/camera_i
   (queued work), plus the latency drift from the first to the last quarter of the window;
 * node CPU % from /proc/<pid>/stat (utime+stime over the window; 100 % = one core), peak
   RSS from /proc/<pid>/status VmHWM;
-* the node's own per-stage timings (queue, convert, preprocess, inference, postprocess,
+* the node's own per-stage timings (queue, convert, info_wait, preprocess, inference, postprocess,
   publish) from its /diagnostics, to show where the time goes.
 
 Modes: ``30`` (or any rate in Hz), ``max`` (publish back to back: the publisher competes
