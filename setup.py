@@ -50,7 +50,7 @@ setup(
         "ros-jazzy": ROS_JAZZY_WHEELS,
         "train": ["torch==2.13.0", "onnx>=1.15", "matplotlib>=3.5"],  # matplotlib: the NetAdapt Pareto plot
         "test": ["pytest>=7", "ruff", "vermin", "pillow", "pyyaml", "onnx>=1.15", "colcon-common-extensions"],
-        "test-node": ["pytest>=7", "pyyaml"],  # the ROS process tests only (the Jazzy venv)
+        "test-node": ["pytest>=7", "pyyaml", "onnx>=1.15"],  # the ROS process tests only (the Jazzy venv)
     },
     zip_safe=True,
     maintainer="fastdepth_ros developers",
