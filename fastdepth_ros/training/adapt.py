@@ -268,6 +268,7 @@ def _train(cfg: AdaptConfig, state: Path, train_spec: str) -> tuple:
         data_on_device=True,
         time_budget_min=cfg.time_budget_min,
         calibration_steps=20,
+        budget_refit_every=20,
         frozen_bn=True,
     )
     last = run / "last.pth"
