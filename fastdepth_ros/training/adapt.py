@@ -306,11 +306,16 @@ def _generality_specs(cfg: AdaptConfig) -> list:
 
 
 def _sets(cfg: AdaptConfig, held_spec: str) -> tuple:
+    from ..resources import reference_dir
     from .canonical import CANONICAL_FOCAL_PX
     from .evaluate import ValidationSet, heldout, validation_sets
 
     held = validation_sets([held_spec])[0]
     general = validation_sets(_generality_specs(cfg))
+    if not any(v.name == "nyu_official_sample" for v in general):
+        print("adapt: warning: the official NYU sample is not in %s (set FASTDEPTH_REFERENCE_DIR): the "
+              "generality check has no real frames outside the bag unless --keep adds some"
+              % reference_dir(), file=sys.stderr, flush=True)
     if cfg.heldout_rooms > 0:
         general.append(ValidationSet("heldout_rendered", heldout(cfg.heldout_rooms), CANONICAL_FOCAL_PX))
     return held, general
@@ -515,6 +520,7 @@ def adapt(cfg: AdaptConfig) -> dict:
                 "adapted": _metrics(result[held_name]),
             },
             "generality": generality,
+            "generality_sets": sorted(generality),
             "generality_worst_delta1_loss": max((g["delta1_loss"] for g in generality.values()), default=0.0),
             "wise_alpha": alpha,
             "alpha_rule": "best held-out δ1 among alphas losing <= %g δ1 on every generality set against the "
