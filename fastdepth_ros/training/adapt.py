@@ -457,6 +457,7 @@ def adapt(cfg: AdaptConfig) -> dict:
         flush=True,
     )
     _render(cfg)
+    reused = (state / "run" / "done.json").is_file()  # this run only scores and exports
     checkpoint, steps, train_wall_s, load = _train(cfg, state, train_spec)
     alpha, rows, start_scores = choose_alpha(cfg, checkpoint, held_spec)
     print(
@@ -544,6 +545,8 @@ def adapt(cfg: AdaptConfig) -> dict:
             "load_average_during_training": load,
             "files": {"model": "model.onnx", "card": "card.md", "montage": "montage.png"},
         }
+        report["launch"] = LAUNCH_LINE % (out / "model.onnx")
+        report["fine_tune_reused"] = reused
         report["total_wall_s"] = round(time.monotonic() - t_start, 1)
         (tmp / "report.json").write_text(json.dumps(report, indent=1, default=str) + "\n")
         (tmp / "card.md").write_text(card_markdown(report))
@@ -654,7 +657,7 @@ def card_markdown(report: dict) -> str:
         "Montage (RGB | adapted | start | ground truth | error of the adapted model): "
         "![montage](montage.png)",
         "",
-        "Use it: `%s`" % (LAUNCH_LINE % "DIR/model.onnx"),
+        "Use it: `%s`" % report["launch"],
         "",
     ]
     return "\n".join(lines)
