@@ -180,3 +180,31 @@ def test_refuses_missing_camera_info_and_bad_bags(realdata, tmp_path, shipped_mo
     out.mkdir()
     assert cli_main(_args(tmp_path / "noinfo", out, shipped_model)) == 2
     assert "exists already" in capsys.readouterr().err
+
+
+def test_budget_refits_when_the_machine_slows_down(monkeypatch, capsys):
+    """adapt refits the step count every 20 steps: a run calibrated while the machine was quiet
+    still ends within its budget when other jobs slow it down later (a simulated clock)."""
+    from fastdepth_ros.training import train as train_mod
+
+    clock = [0.0]
+    monkeypatch.setattr(train_mod.time, "monotonic", lambda: clock[0])
+
+    def run(refit_every: int) -> tuple:
+        clock[0] = 0.0
+        cfg = train_mod.TrainConfig(
+            steps=1000, time_budget_min=1.0, calibration_steps=20, budget_refit_every=refit_every
+        )
+        budget = train_mod._Budget(cfg, 0)
+        step = 0
+        while step < cfg.steps:
+            clock[0] += 1.0 if step < 20 else 2.0  # 1 s a step while calibrating, then 2 s
+            step += 1
+            budget.update(step)
+        return step, clock[0]
+
+    steps_once, end_once = run(0)
+    steps_refit, end_refit = run(20)
+    assert (steps_once, end_once) == (60, 100.0)  # fitted once at 1 step/s: 40 s over the budget
+    assert end_refit <= 62.0 and steps_refit < steps_once
+    capsys.readouterr()
