@@ -208,3 +208,36 @@ def test_budget_refits_when_the_machine_slows_down(monkeypatch, capsys):
     assert (steps_once, end_once) == (60, 100.0)  # fitted once at 1 step/s: 40 s over the budget
     assert end_refit <= 62.0 and steps_refit < steps_once
     capsys.readouterr()
+
+
+def test_interrupted_adapt_resumes_where_it_stopped(bag60, tmp_path, shipped_model):
+    """Ctrl-C during the fine-tune: one line, exit 130, no output directory; the same command
+    again resumes from the last checkpoint (every 10 steps) and finishes the planned steps."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "FASTDEPTH_CACHE_DIR": str(tmp_path / "cache")}
+    state, out = tmp_path / "state", tmp_path / "out"
+    argv = [sys.executable, "-m", "fastdepth_ros.cli", *_args(bag60, out, shipped_model, "--threads", "1")]
+    argv[argv.index("--max-steps") + 1] = "40"
+    argv += ["--state-dir", str(state)]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    checkpoint = state / "run" / "last.pth"
+    deadline = time.monotonic() + 600
+    while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert checkpoint.exists(), "no checkpoint before the run ended"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "adapt: interrupted; run the same command again to resume"
+    assert not out.exists()
+    again = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stderr
+    assert "resuming the fine-tune at step" in again.stdout
+    resumed_at = int(again.stdout.split("resuming the fine-tune at step ")[1].split()[0])
+    assert 10 <= resumed_at < 40
+    assert json.loads((out / "report.json").read_text())["steps"] == 40
