@@ -100,7 +100,9 @@ def state_dir(cfg: AdaptConfig) -> Path:
     if cfg.state_dir:
         return Path(cfg.state_dir)
     bag = Path(cfg.bag).resolve()
-    settings = {k: v for k, v in asdict(cfg).items() if k not in ("out", "state_dir", "threads", "keep")}
+    # what the folder and the fine-tune depend on (not the α choice: rescoring needs no retraining)
+    scoring_only = ("out", "state_dir", "threads", "keep", "alphas", "max_generality_loss", "heldout_rooms")
+    settings = {k: v for k, v in asdict(cfg).items() if k not in scoring_only}
     settings["bag_files"] = _bag_fingerprint(bag)
     settings["init_sha"] = hashlib.sha256(Path(cfg.init_from).read_bytes()).hexdigest()
     key = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
@@ -379,7 +381,11 @@ def choose_alpha(cfg: AdaptConfig, checkpoint: Path, held_spec: str) -> tuple:
                 }
             )
             bar.update(1, alpha=alpha, held=rows[-1]["held_out_delta1"], worst_loss=worst)
-    eligible = [r for r in rows if r["eligible"]] or [min(rows, key=lambda r: r["alpha"])]
+    eligible = [r for r in rows if r["eligible"]]
+    if not eligible:  # possible when a --keep camera is scaled differently from the start model
+        eligible = [min(rows, key=lambda r: r["alpha"])]
+        print("adapt: warning: no alpha keeps the generality check within %.2f; taking the smallest (%g)"
+              % (cfg.max_generality_loss, eligible[0]["alpha"]), file=sys.stderr, flush=True)
     best = max(eligible, key=lambda r: (r["held_out_delta1"], -r["alpha"]))
     return best["alpha"], rows, {k: round(v["delta1"], 4) for k, v in start_scores.items()}
 
