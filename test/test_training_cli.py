@@ -25,7 +25,7 @@ def test_register_does_not_import_torch() -> None:
         "print(sorted(p._subparsers._group_actions[0].choices))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    expected = ("['eval', 'export', 'imagenet-npz', 'import-checkpoint', 'interpolate', 'prune', "
+    expected = ("['adapt', 'eval', 'export', 'imagenet-npz', 'import-checkpoint', 'interpolate', 'prune', "
                 "'render', 'scale-folder', 'train']")
     assert out.stdout.strip() == expected
 

@@ -79,6 +79,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_args(p)
     p.set_defaults(func=cmd_make_bag)
 
+    from .bag_folder import add_args as add_folder_args
+    from .bag_folder import cmd_bag_to_folder
+
+    p = sub.add_parser(
+        "bag-to-folder",
+        help="write a recorded bag's colour + registered depth + camera_info as an RGB-D folder",
+        description="Pair colour (Image or CompressedImage) and registered depth (16UC1 mm / 32FC1 m) "
+        "by stamp and write the RGB-D folder layout of docs/model.md (rgb/, depth/ uint16 mm, meta.json "
+        "with the camera_info intrinsics), for train/eval/adapt.",
+    )
+    add_folder_args(p)
+    p.set_defaults(func=cmd_bag_to_folder)
+
     from .demo import add_args as add_demo_args
     from .demo import cmd_demo
 

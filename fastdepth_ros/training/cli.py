@@ -73,6 +73,12 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _adapt(args: argparse.Namespace) -> int:
+    from .adapt import cmd_adapt
+
+    return cmd_adapt(args)
+
+
 def _interpolate(args: argparse.Namespace) -> int:
     import torch
 
@@ -309,6 +315,17 @@ def register(subparsers) -> None:
     p.add_argument("--time-budget-min", type=float, default=0.0,
                    help="lower --steps after a calibration so the run ends in this many minutes")
     p.set_defaults(func=_train)
+
+    from .adapt import add_args as add_adapt_args
+
+    p = subparsers.add_parser(
+        "adapt", help="fine-tune the model to your camera and rooms from a bag with registered depth",
+        description="One command from a recorded bag (colour, registered depth, camera_info) to "
+        "DIR/model.onnx, DIR/card.md and DIR/report.json: the bag as an RGB-D folder, a split by time, "
+        "the shipped fine-tune recipe within a time budget (resumable), WiSE-FT alpha chosen on held-out "
+        "frames and a generality check (docs/model.md).")
+    add_adapt_args(p)
+    p.set_defaults(func=_adapt)
 
     p = subparsers.add_parser("interpolate", help="weight-space mix of a fine-tune and its start (WiSE-FT): "
                               "(1 - alpha) START + alpha TUNED")

@@ -79,6 +79,7 @@ class TrainConfig:
     data_on_device: bool = False  # batches made on ``device`` (device_batches); the GPU default
     time_budget_min: float = 0.0  # > 0: after calibrating, lower ``steps`` to fit this wall time
     calibration_steps: int = 300
+    budget_refit_every: int = 0  # > 0: fit the step count to the budget again every n steps
     frozen_bn: bool = False  # BatchNorm statistics stay as loaded (fine-tuning a folded ONNX)
     optimizer: str = "sgd"  # or "adam" (lr-sized steps per weight, for fine-tuning folded weights)
 
@@ -266,13 +267,18 @@ def _cpu_batches(cfg: TrainConfig, step: int, stop: int):
 class _Budget:
     """Fits ``cfg.steps`` to ``cfg.time_budget_min``: times steps ``calibration_steps/2 ..
     calibration_steps`` (after start-up and cuDNN's first-call tuning), then sets the total so
-    the rest ends in the remaining budget (never above the given steps)."""
+    the rest ends in the remaining budget (never above the given steps).  With
+    ``budget_refit_every`` > 0 the total is fitted again every that many steps from the rate
+    since the calibration mark: on a shared machine the load at the start says little about
+    the load later (``fastdepth-ros adapt``)."""
 
     def __init__(self, cfg: TrainConfig, step: int) -> None:
         self.cfg = cfg
         self.t0 = time.monotonic()
         self.start = step
+        self.max_steps = cfg.steps
         self.mark: tuple[int, float] | None = None
+        self.fitted_at: int | None = None
         self.done = cfg.time_budget_min <= 0
 
     def update(self, step: int) -> None:
@@ -283,11 +289,17 @@ class _Budget:
             self.mark = (step, now)
         if self.mark is None or step - self.start < self.cfg.calibration_steps:
             return
+        if self.fitted_at is not None and step - self.fitted_at < self.cfg.budget_refit_every:
+            return
         rate = (step - self.mark[0]) / max(1e-6, now - self.mark[1])
         left_s = max(0.0, self.cfg.time_budget_min * 60.0 - (now - self.t0))
-        self.cfg.steps = max(step + 1, min(self.cfg.steps, step + int(rate * left_s)))
-        self.done = True
-        print(f"time budget: {rate:.1f} steps/s, training to step {self.cfg.steps}", flush=True)
+        before = self.cfg.steps
+        self.cfg.steps = max(step + 1, min(self.max_steps, step + int(rate * left_s)))
+        first = self.fitted_at is None
+        self.fitted_at = step
+        self.done = self.cfg.budget_refit_every <= 0
+        if first or abs(self.cfg.steps - before) > 0.02 * before:
+            print(f"time budget: {rate:.2f} steps/s, training to step {self.cfg.steps}", flush=True)
 
 
 def _train_loop(
