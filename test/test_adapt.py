@@ -7,13 +7,14 @@ import json
 from pathlib import Path
 
 import pytest
+from deps import need
 from test_bag_to_folder import T0, real_frames
 
 from fastdepth_ros.cli import main as cli_main
 from fastdepth_ros.replay import bagio
 from fastdepth_ros.replay.make_bag import write_rgbd_bag
 
-pytest.importorskip("torch")
+need("torch")
 from fastdepth_ros.training.adapt import (  # noqa: E402  (needs torch)
     ALPHA_KEY,
     SOURCE_BAG_KEY,

@@ -26,6 +26,7 @@ from typing import Any, Iterator, Optional, Tuple
 
 import numpy as np
 import pytest
+from deps import need
 from ros_harness import (
     Client,
     NodeProcess,
@@ -39,7 +40,7 @@ from ros_harness import (
 )
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
-pytest.importorskip("rclpy", reason="rclpy not installed (scripts/venv.sh runtime,ros,test)")
+need("rclpy", reason="rclpy not installed (scripts/venv.sh runtime,ros,test)")
 
 OK, ERROR = 0, 2
 REPO = Path(__file__).resolve().parent.parent

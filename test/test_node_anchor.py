@@ -18,6 +18,7 @@ from typing import Any, List, Optional
 import cv2
 import numpy as np
 import pytest
+from deps import need
 from ros_harness import (
     REPO,
     Client,
@@ -35,7 +36,7 @@ from fastdepth_ros.metrics import compute_metrics, median_scaled
 from fastdepth_ros.replay.anchor_sim import range_reading, sparse_anchor
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
-pytest.importorskip("rclpy", reason="rclpy not installed (scripts/venv.sh runtime,ros,test)")
+need("rclpy", reason="rclpy not installed (scripts/venv.sh runtime,ros,test)")
 
 NS = "/fdanchor_%d" % os.getpid()
 NODE = NS + "/fastdepth"

@@ -18,6 +18,7 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 import pytest
+from deps import need
 from ros_harness import (
     Client,
     NodeProcess,
@@ -32,7 +33,7 @@ from ros_harness import (
 )
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
-pytest.importorskip("rclpy", reason="rclpy not installed (scripts/venv.sh runtime,ros,test)")
+need("rclpy", reason="rclpy not installed (scripts/venv.sh runtime,ros,test)")
 
 W, H = 640, 480
 INFO_DELAY_S = 0.003

@@ -19,6 +19,7 @@ from typing import Any, Iterator, List, Tuple
 
 import numpy as np
 import pytest
+from deps import need
 from ros_harness import (
     Client,
     NodeProcess,
@@ -36,7 +37,7 @@ from fastdepth_ros import pointcloud, topics
 from fastdepth_ros.imaging import image_to_numpy
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
-pytest.importorskip("rclpy", reason="rclpy not installed (scripts/venv.sh runtime,ros,test)")
+need("rclpy", reason="rclpy not installed (scripts/venv.sh runtime,ros,test)")
 
 W, H = 640, 480
 

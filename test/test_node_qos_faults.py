@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Any, List
 
 import pytest
+from deps import need
 from ros_harness import (
     Client,
     NodeProcess,
+    get_parameter,
     image_msg,
     input_qos_args,
     isolate_dds,
@@ -33,7 +35,7 @@ from ros_harness import (
 )
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
-pytest.importorskip("rclpy", reason="rclpy not installed (scripts/venv.sh runtime,ros,test)")
+need("rclpy", reason="rclpy not installed (scripts/venv.sh runtime,ros,test)")
 
 OK, WARN, ERROR = 0, 1, 2
 PID = os.getpid()
@@ -257,19 +259,6 @@ def test_7_output_size_over_the_pixel_budget_is_refused_at_start_up(shipped_mode
     _refused_at_start_up(["-p", "model_path:=%s" % shipped_model] + args + _remaps(ns), "output_size", text)
 
 
-def _get(client: Client, node: str, name: str) -> Any:
-    from rcl_interfaces.srv import GetParameters
-    from rclpy.parameter import parameter_value_to_python
-
-    cli = client.node.create_client(GetParameters, node + "/get_parameters")
-    try:
-        assert cli.wait_for_service(timeout_sec=10.0)
-        future = cli.call_async(GetParameters.Request(names=[name]))
-        assert wait_for(future.done, 10.0), "get_parameters timed out"
-        return parameter_value_to_python(future.result().values[0])
-    finally:
-        client.node.destroy_client(cli)
-
 
 def test_7_output_size_over_the_pixel_budget_is_rejected_at_runtime(shipped_model: Path) -> None:
     ns = "/fdqos7r_%d" % PID
@@ -286,7 +275,7 @@ def test_7_output_size_over_the_pixel_budget_is_rejected_at_runtime(shipped_mode
 
         result = client.set_parameters(node, output_size="16384x16384")[0]
         assert not result.successful and "over max_output_pixels 16777216" in result.reason, result.reason
-        assert _get(client, node, "output_size") == "model"
+        assert get_parameter(client, node, "output_size") == "model"
 
         assert client.set_parameters(node, output_size="320x240")[0].successful
         depth = served(client, rgb)

@@ -24,6 +24,7 @@ import cv2
 import fault_models
 import numpy as np
 import pytest
+from deps import need
 from ros_harness import (
     Client,
     NodeProcess,
@@ -39,7 +40,7 @@ from fastdepth_ros.geometry import plan_sampling
 from fastdepth_ros.imaging import image_to_numpy
 
 pytestmark = [pytest.mark.ros]
-pytest.importorskip("rclpy", reason="rclpy not installed (scripts/venv.sh runtime,ros,test)")
+need("rclpy", reason="rclpy not installed (scripts/venv.sh runtime,ros,test)")
 
 NS = "/fdrect_%d" % os.getpid()
 NODE = NS + "/fastdepth"

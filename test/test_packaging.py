@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from deps import need
+from deps import missing, need
 
 import fastdepth_ros
 from fastdepth_ros.resources import share_dir
@@ -103,7 +103,7 @@ def test_pip_install_puts_share_files_where_ament_finds_them() -> None:
     """scripts/venv.sh installs non-editable; ament_index must resolve the share dir."""
     share = share_dir()
     if not str(share).startswith(sys.prefix):
-        pytest.skip("package not installed into this interpreter's prefix (%s)" % sys.prefix)
+        missing("package not installed into this interpreter's prefix (%s)" % sys.prefix)
     marker = Path(sys.prefix, "share/ament_index/resource_index/packages/fastdepth_ros")
     assert marker.is_file()
     for rel in SHARED_FILES:
@@ -113,7 +113,7 @@ def test_pip_install_puts_share_files_where_ament_finds_them() -> None:
 def test_colcon_build_installs_ros2_run_layout(tmp_path: Path) -> None:
     colcon = shutil.which("colcon") or str(Path(sys.executable).with_name("colcon"))
     if not Path(colcon).exists():
-        pytest.skip("colcon not installed (pip install colcon-common-extensions)")
+        missing("colcon not installed (pip install colcon-common-extensions)")
     src = tmp_path / "src" / "fastdepth_ros"
     shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".venv*", ".git", "build", "install", "log",
                                                              "*.egg-info", "__pycache__", "reports"))

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from deps import need
 
 from fastdepth_ros import pointcloud as pc
 
@@ -98,7 +99,7 @@ def test_intrinsics_come_from_p_as_image_geometry_reads_them() -> None:
 
 
 def test_message_layout_and_round_trip() -> None:
-    pytest.importorskip("sensor_msgs.msg", reason="sensor_msgs (ROS 2 wheels) not installed")
+    need("sensor_msgs.msg", reason="sensor_msgs (ROS 2 wheels) not installed")
     from std_msgs.msg import Header
 
     header = Header(frame_id="camera_optical")
@@ -120,7 +121,7 @@ def test_message_layout_and_round_trip() -> None:
 
 
 def test_cloud_buffer_refills_one_message_and_reallocates_on_a_new_grid() -> None:
-    pytest.importorskip("sensor_msgs.msg", reason="sensor_msgs (ROS 2 wheels) not installed")
+    need("sensor_msgs.msg", reason="sensor_msgs (ROS 2 wheels) not installed")
     buf = pc.CloudBuffer()
     first = buf.fill(_depth(seed=1), "32FC1", _k(), _p())
     data = first.data

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from deps import need
 
 from fastdepth_ros.resources import ReferenceDataError, reference_dir
 
@@ -32,7 +33,7 @@ def _cli(*args: str, **env: str) -> subprocess.CompletedProcess:
 
 
 def test_eval_asking_for_the_nyu_frame_without_reference_data_is_one_error_line(shipped_model: Path) -> None:
-    pytest.importorskip("torch", reason="the training side (scripts/venv.sh train)")
+    need("torch", reason="the training side (scripts/venv.sh train)")
     proc = _cli("eval", str(shipped_model), "--heldout", "0", "--folder", "nyu_sample")
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
@@ -44,7 +45,7 @@ def test_eval_default_skips_the_nyu_frame_when_no_reference_data_is_named(shippe
                                                                          tmp_path: Path) -> None:
     """eval scores the NYU frame by default only where the reference data is named; a user
     without it gets their own folders scored, and null for the NYU frame."""
-    pytest.importorskip("torch", reason="the training side (scripts/venv.sh train)")
+    need("torch", reason="the training side (scripts/venv.sh train)")
     import numpy as np
 
     folder = tmp_path / "rgbd"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from deps import need
+from deps import missing, need
 
 torch = need("torch")
 onnx = need("onnx")
@@ -63,7 +63,7 @@ def test_ablation_variants_export(tmp_path, upsample: str) -> None:
 
 def test_shipped_model_contract() -> None:
     if not SHIPPED.exists():
-        pytest.skip("models/fastdepth.onnx not exported yet")
+        missing("models/fastdepth.onnx not exported yet")
     assert SHIPPED.stat().st_size < 10 * 1024 * 1024
     sess = export.onnx_session(SHIPPED)
     assert [i.name for i in sess.get_inputs()] == ["rgb"]
@@ -79,7 +79,7 @@ def test_shipped_model_contract() -> None:
 def test_node_engine_loads_shipped_model() -> None:
     engine = need("fastdepth_ros.engine")
     if not SHIPPED.exists():
-        pytest.skip("models/fastdepth.onnx not exported yet")
+        missing("models/fastdepth.onnx not exported yet")
     eng = engine.Engine(str(SHIPPED), engine.EngineConfig(warmup_runs=1, intra_op_threads=1))
     out = np.asarray(eng.run(np.full((1, 3, 224, 224), 0.5, np.float32)))
     assert out.size == 224 * 224 and np.isfinite(out).all()
