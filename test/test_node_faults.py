@@ -30,6 +30,7 @@ from ros_harness import (
     camera_info,
     get_parameter,
     image_msg,
+    input_qos_args,
     isolate_dds,
     scene_rgb8,
     status_values,
@@ -102,11 +103,12 @@ def model_dir(tmp_path_factory) -> Path:
 def _start(ns: str, ros_args: List[str], compressed: bool = False,
            hold_loads: bool = False) -> Iterator[Node]:
     env = isolate_dds()
+    topic = ns + "/cam/image_raw" + ("/compressed" if compressed else "")
     proc = NodeProcess(ros_args + ["-r", "__ns:=%s" % ns, "-r", "image:=%s/cam/image_raw" % ns,
-                                   "-r", "camera_info:=%s/cam/camera_info" % ns], env, hold_loads=hold_loads)
+                                   "-r", "camera_info:=%s/cam/camera_info" % ns]
+                       + input_qos_args(topic, ns + "/cam/camera_info"), env, hold_loads=hold_loads)
     client = None
     try:
-        topic = ns + "/cam/image_raw" + ("/compressed" if compressed else "")
         client = Client(ns, topic, ns + "/cam/camera_info", compressed=compressed)
         if not client.wait_subscribed(40.0):
             pytest.fail("depth node never subscribed; its output:\n" + proc.output())
