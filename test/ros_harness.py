@@ -11,6 +11,8 @@ Why each piece:
 * ``Client`` is an rclpy node spinning in a background thread that publishes images and
   camera_info best effort (as camera drivers do) and records everything the node publishes
   (``depth/image``, its sibling ``depth/camera_info``, /diagnostics) with its arrival time.
+* ``node_and_client()`` starts the two for a test, with ``camera_args()`` (namespace, camera
+  remaps, reliable inputs), fails with the node's output if they never match, closes both.
 * Executables are found the way ``colcon test`` / ``ros2 run`` see an installed package:
   ``fastdepth_ros.resources.console_command`` (ament index ``lib/fastdepth_ros``, then
   beside this interpreter, then PATH).
@@ -24,8 +26,9 @@ import subprocess
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -37,6 +40,8 @@ PARAMS_FILE = REPO / "config" / "fastdepth.yaml"
 FASTDDS_PROFILE = REPO / "config" / "fastdds_shm.xml"
 SAMPLE_IMAGE_TOPIC = "/camera/image_raw/compressed"
 HOOKS = Path(__file__).resolve().parent / "hooks"
+# the camera a test node reads, relative to its namespace (camera_args, node_and_client)
+IMAGE, INFO = "cam/image_raw", "cam/camera_info"
 
 
 def isolate_dds() -> Dict[str, str]:
@@ -109,6 +114,42 @@ class NodeProcess:
             os.unlink(self.log.name)
         except OSError:
             pass
+
+
+def camera_args(ns: str, reliable: Sequence[str] = (), image: str = IMAGE) -> List[str]:
+    """The ros-args that put a test node in namespace ``ns`` reading ``ns/<image>`` and
+    ``ns/cam/camera_info``, with the inputs in ``reliable`` (topics relative to ``ns``)
+    subscribed reliable when :func:`reliable_input` asks for it (:func:`input_qos_args`)."""
+    remaps = ["-r", "__ns:=%s" % ns, "-r", "image:=%s/%s" % (ns, image),
+              "-r", "camera_info:=%s/%s" % (ns, INFO)]
+    return remaps + input_qos_args(*("%s/%s" % (ns, topic) for topic in reliable))
+
+
+@contextmanager
+def node_and_client(ns: str, params: Sequence[str], reliable: Sequence[str], image: str = IMAGE,
+                    compressed: bool = False, script: str = "depth_node", hold_loads: bool = False,
+                    subscribed_within_s: Optional[float] = 40.0,
+                    **client_options: Any) -> Iterator[Tuple[NodeProcess, Client]]:
+    """A node (``params`` + :func:`camera_args`) on a private DDS domain and a :class:`Client`
+    publishing its camera (``ns/<image>[/compressed]``, ``ns/cam/camera_info``); with
+    ``subscribed_within_s`` the test fails with the node's output unless they match in time
+    (None: the test waits itself, e.g. a lifecycle node subscribes only once active).
+    Both are closed on the way out, whatever happened."""
+    import pytest
+
+    proc = NodeProcess(list(params) + camera_args(ns, reliable, image), isolate_dds(), script=script,
+                       hold_loads=hold_loads)
+    client = None
+    try:
+        image_topic = "%s/%s" % (ns, image) + ("/compressed" if compressed else "")
+        client = Client(ns, image_topic, "%s/%s" % (ns, INFO), compressed=compressed, **client_options)
+        if subscribed_within_s is not None and not client.wait_subscribed(subscribed_within_s):
+            pytest.fail("depth node never subscribed; its output:\n" + proc.output())
+        yield proc, client
+    finally:
+        if client is not None:
+            client.close()
+        proc.close()
 
 
 def wait_for(predicate: Callable[[], Any], timeout_s: float, interval_s: float = 0.02) -> Any:

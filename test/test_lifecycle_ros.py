@@ -22,17 +22,18 @@ import contextlib
 import os
 import time
 from pathlib import Path
-from typing import Any, Iterator, Optional, Tuple
+from typing import Any, ContextManager, Iterator, Optional, Tuple
 
 import numpy as np
 import pytest
 from deps import need
 from ros_harness import (
+    IMAGE,
     Client,
     NodeProcess,
     get_parameter,
-    input_qos_args,
     isolate_dds,
+    node_and_client,
     scene_rgb8,
     served,
     status_values,
@@ -112,19 +113,10 @@ def _depth_array(msg: Any) -> np.ndarray:
     return np.asarray(image_to_numpy(msg), dtype=np.float32)
 
 
-def _start(ns: str, params: list) -> Tuple[NodeProcess, Client]:
-    env = isolate_dds()
-    proc = NodeProcess(
-        params + ["-r", "__ns:=%s" % ns, "-r", "image:=%s/cam/image_raw" % ns,
-                  "-r", "camera_info:=%s/cam/camera_info" % ns,
-                  "-p", "diagnostic_updater.period:=0.5"] + input_qos_args(ns + "/cam/image_raw"),
-        env, script="depth_lifecycle_node",
-    )
-    try:
-        return proc, Client(ns, ns + "/cam/image_raw", ns + "/cam/camera_info")
-    except Exception:
-        proc.close()
-        raise
+def _start(ns: str, params: list) -> ContextManager[Tuple[NodeProcess, Client]]:
+    """The lifecycle node and a client (it subscribes once active: the tests wait then)."""
+    return node_and_client(ns, params + ["-p", "diagnostic_updater.period:=0.5"], reliable=(IMAGE,),
+                           script="depth_lifecycle_node", subscribed_within_s=None)
 
 
 def test_model_reload_after_deactivate_activate_runs_the_new_model(shipped_model: Path,
@@ -141,8 +133,7 @@ def test_model_reload_after_deactivate_activate_runs_the_new_model(shipped_model
     assert not np.allclose(want_old, want_new, rtol=1e-3), "the two models must tell apart"
     ns = "/fdlcreload_%d" % os.getpid()
     node = ns + "/fastdepth"
-    proc, client = _start(ns, ["-p", "model_path:=%s" % shipped_model])
-    try:
+    with _start(ns, ["-p", "model_path:=%s" % shipped_model]) as (proc, client):
         assert _change(client, node, "configure") == (True, "inactive"), proc.output()
         assert _change(client, node, "activate") == (True, "active")
         assert client.wait_subscribed(20.0), proc.output()
@@ -175,9 +166,6 @@ def test_model_reload_after_deactivate_activate_runs_the_new_model(shipped_model
         depth = served(client, rgb)
         np.testing.assert_allclose(_depth_array(depth), want_new, rtol=1e-4, atol=1e-5)
         assert proc.alive() and "Traceback" not in proc.output()
-    finally:
-        client.close()
-        proc.close()
 
 
 def test_failed_configure_unconfigured_parameters_topics_diagnostics_and_shutdown(
@@ -186,8 +174,7 @@ def test_failed_configure_unconfigured_parameters_topics_diagnostics_and_shutdow
     missing = tmp_path / "no_such_model.onnx"
     ns = "/fdlcstates_%d" % os.getpid()
     node = ns + "/fastdepth"
-    proc, client = _start(ns, ["-p", "model_path:=%s" % missing])
-    try:
+    with _start(ns, ["-p", "model_path:=%s" % missing]) as (proc, client):
         assert _change(client, node, "") == (True, "unconfigured"), proc.output()
         # unconfigured: /diagnostics already reports, every task OK and saying so
         assert _all_tasks_say(client, 0.0, "unconfigured"), proc.output()
@@ -231,9 +218,6 @@ def test_failed_configure_unconfigured_parameters_topics_diagnostics_and_shutdow
         assert proc.alive()
         assert proc.stop(timeout_s=15.0) == 0, proc.output()
         assert "Traceback" not in proc.output()
-    finally:
-        client.close()
-        proc.close()
 
 
 @contextlib.contextmanager

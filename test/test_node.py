@@ -17,12 +17,13 @@ import numpy as np
 import pytest
 from deps import need
 from ros_harness import (
+    IMAGE,
+    INFO,
     Client,
     NodeProcess,
     camera_info,
     image_msg,
-    input_qos_args,
-    isolate_dds,
+    node_and_client,
     scene_rgb8,
     stamp_key,
     status_values,
@@ -44,18 +45,8 @@ TIMEOUT_S = 15.0
 
 @pytest.fixture(scope="module")
 def setup(shipped_model: Path) -> Iterator[Tuple[NodeProcess, Client]]:
-    env = isolate_dds()
-    proc = NodeProcess(
-        ["-p", "model_path:=%s" % shipped_model, "-r", "__ns:=%s" % NS,
-         "-r", "image:=%s/cam/image_raw" % NS, "-r", "camera_info:=%s/cam/camera_info" % NS]
-        + input_qos_args(NS + "/cam/image_raw", NS + "/cam/camera_info"),
-        env,
-    )
-    client = None
-    try:
-        client = Client(NS, NS + "/cam/image_raw", NS + "/cam/camera_info")
-        if not client.wait_subscribed(40.0):
-            pytest.fail("depth node never subscribed; its output:\n" + proc.output())
+    params = ["-p", "model_path:=%s" % shipped_model]
+    with node_and_client(NS, params, reliable=(IMAGE, INFO)) as (proc, client):
         # Right after matching, Fast DDS may lose the first best-effort samples; prime the path
         # with fresh frames so no test sees that (and no stale resend skews frame-age stats).
         primer = Frames(client)
@@ -66,10 +57,6 @@ def setup(shipped_model: Path) -> Iterator[Tuple[NodeProcess, Client]]:
         else:
             pytest.fail("no depth for a good frame after discovery; node output:\n" + proc.output())
         yield proc, client
-    finally:
-        if client is not None:
-            client.close()
-        proc.close()
 
 
 class Frames:

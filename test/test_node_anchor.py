@@ -25,8 +25,8 @@ from ros_harness import (
     NodeProcess,
     camera_info,
     image_msg,
-    input_qos_args,
     isolate_dds,
+    node_and_client,
     status_values,
     wait_for,
 )
@@ -97,15 +97,10 @@ def rig(realdata: Path):
     rgb = np.ascontiguousarray(cv2.imread(str(root / "rgb" / "00000.jpg"))[:, :, ::-1])
     gt = cv2.imread(str(root / "depth" / "00000.png"), cv2.IMREAD_UNCHANGED).astype(np.float32) / 1000.0
     k = np.array([[617.25, 0, 317.392], [0, 617.549, 245.980], [0, 0, 1.0]])
-    anchor_topics = [NS + "/anchor/depth", NS + "/anchor/range", NS + "/anchor/camera_info"]
-    proc = NodeProcess(["-p", "model_path:=%s" % MODEL, "-r", "__ns:=%s" % NS,
-                        "-r", "image:=%s/cam/image" % NS, "-r", "camera_info:=%s/cam/camera_info" % NS,
-                        "-p", "anchor.max_age_s:=%g" % MAX_AGE_S, "-p", "anchor.smoothing_s:=0.0"]
-                       + input_qos_args(NS + "/cam/image", *anchor_topics), isolate_dds())
-    client = None
-    try:
-        client = Client(NS, NS + "/cam/image", NS + "/cam/camera_info")
-        assert client.wait_subscribed(40.0), proc.output()
+    params = ["-p", "model_path:=%s" % MODEL, "-p", "anchor.max_age_s:=%g" % MAX_AGE_S,
+              "-p", "anchor.smoothing_s:=0.0"]
+    reliable = ("cam/image", "anchor/depth", "anchor/range", "anchor/camera_info")
+    with node_and_client(NS, params, reliable=reliable, image="cam/image") as (proc, client):
         r = Rig(proc, client, rgb, gt, k)
         assert wait_for(lambda: r.depth_pub.get_subscription_count() > 0
                         and r.range_pub.get_subscription_count() > 0, 20.0), proc.output()
@@ -114,10 +109,6 @@ def rig(realdata: Path):
         status = r.scale_status(since, "No anchors")
         assert status is not None and status.level[0] == 0, client.statuses(since)
         yield r
-    finally:
-        if client is not None:
-            client.close()
-        proc.close()
 
 
 def gt_on_grid(rig: Rig) -> np.ndarray:
@@ -292,13 +283,9 @@ def test_lifecycle_node_anchors_the_same(realdata: Path) -> None:
     rgb = np.ascontiguousarray(cv2.imread(str(root / "rgb" / "00000.jpg"))[:, :, ::-1])
     gt = cv2.imread(str(root / "depth" / "00000.png"), cv2.IMREAD_UNCHANGED).astype(np.float32) / 1000.0
     ns = NS + "_life"
-    proc = NodeProcess(["-p", "model_path:=%s" % MODEL, "-r", "__ns:=%s" % ns,
-                        "-r", "image:=%s/cam/image" % ns, "-r", "camera_info:=%s/cam/camera_info" % ns]
-                       + input_qos_args(ns + "/cam/image", ns + "/anchor/depth"), isolate_dds(),
-                       script="depth_lifecycle_node")
-    client = None
-    try:
-        client = Client(ns, ns + "/cam/image", ns + "/cam/camera_info")
+    with node_and_client(ns, ["-p", "model_path:=%s" % MODEL], reliable=("cam/image", "anchor/depth"),
+                         image="cam/image", script="depth_lifecycle_node",
+                         subscribed_within_s=None) as (proc, client):
         k = np.array([[617.25, 0, 317.392], [0, 617.549, 245.980], [0, 0, 1.0]])
         r = Rig(proc, client, rgb, gt, k, ns)
         pub = r.depth_pub
@@ -316,10 +303,6 @@ def test_lifecycle_node_anchors_the_same(realdata: Path) -> None:
         assert _lifecycle(client, ns + "/fastdepth", "deactivate") == "inactive"
         assert wait_for(lambda: pub.get_subscription_count() == 0, 10.0)
         assert "Traceback" not in proc.output()
-    finally:
-        if client is not None:
-            client.close()
-        proc.close()
 
 
 @pytest.mark.parametrize("setting, reason", [

@@ -25,13 +25,15 @@ import numpy as np
 import pytest
 from deps import need
 from ros_harness import (
+    IMAGE,
+    INFO,
     Client,
     NodeProcess,
     camera_info,
     get_parameter,
     image_msg,
-    input_qos_args,
     isolate_dds,
+    node_and_client,
     scene_rgb8,
     status_values,
     wait_for,
@@ -102,25 +104,14 @@ def model_dir(tmp_path_factory) -> Path:
 
 def _start(ns: str, ros_args: List[str], compressed: bool = False,
            hold_loads: bool = False) -> Iterator[Node]:
-    env = isolate_dds()
-    topic = ns + "/cam/image_raw" + ("/compressed" if compressed else "")
-    proc = NodeProcess(ros_args + ["-r", "__ns:=%s" % ns, "-r", "image:=%s/cam/image_raw" % ns,
-                                   "-r", "camera_info:=%s/cam/camera_info" % ns]
-                       + input_qos_args(topic, ns + "/cam/camera_info"), env, hold_loads=hold_loads)
-    client = None
-    try:
-        client = Client(ns, topic, ns + "/cam/camera_info", compressed=compressed)
-        if not client.wait_subscribed(40.0):
-            pytest.fail("depth node never subscribed; its output:\n" + proc.output())
+    image = IMAGE + ("/compressed" if compressed else "")  # what the node subscribes
+    with node_and_client(ns, ros_args, reliable=(image, INFO), compressed=compressed,
+                         hold_loads=hold_loads) as (proc, client):
         node = Node(ns, proc, client)
         if compressed:
             node.frame = lambda rgb=None, encoding="rgb8": _compressed(node, rgb)  # type: ignore
         node.served(timeout_s=1.0)  # primes discovery (the first best-effort samples may be lost)
         yield node
-    finally:
-        if client is not None:
-            client.close()
-        proc.close()
 
 
 def _compressed(node: Node, rgb: Optional[np.ndarray] = None, fmt: str = "png") -> Any:

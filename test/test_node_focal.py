@@ -20,10 +20,8 @@ import pytest
 from deps import need
 from ros_harness import (
     REPO,
-    Client,
-    NodeProcess,
     camera_info,
-    isolate_dds,
+    node_and_client,
     served,
     status_values,
     wait_for,
@@ -65,13 +63,8 @@ def test_focal_scaling_brings_a_zoomed_view_closer_to_ground_truth(realdata: Pat
     fx, cx, cy = frames[0][2]  # the same zoom, so the same camera, for every frame
     plan = plan_sampling(frames[0][1].shape, (224, 224), "crop")  # the node's output grid
     gts = [gt[plan.row_indices[:, None], plan.col_indices[None, :]] for _, gt, _ in frames]
-    env = isolate_dds()
-    proc = NodeProcess(["-p", "model_path:=%s" % MODEL, "-r", "__ns:=%s" % NS,
-                        "-r", "image:=%s/cam/image" % NS, "-r", "camera_info:=%s/cam/camera_info" % NS], env)
-    client = None
-    try:
-        client = Client(NS, NS + "/cam/image", NS + "/cam/camera_info")
-        assert client.wait_subscribed(40.0), proc.output()
+    with node_and_client(NS, ["-p", "model_path:=%s" % MODEL], reliable=(),
+                         image="cam/image") as (proc, client):
         info = camera_info(640, 480, fx=fx, fy=fx, cx=cx, cy=cy, frame_id="cam")
 
         def depth_now(rgb: np.ndarray) -> np.ndarray:
@@ -85,10 +78,6 @@ def test_focal_scaling_brings_a_zoomed_view_closer_to_ground_truth(realdata: Pat
         assert state is not None and status_values(state)["Focal scaling"].startswith("on: x")
         assert client.set_parameters(NODE, focal_scaling=False)[0].successful
         unscaled = [depth_now(rgb) for rgb, _, _ in frames]
-    finally:
-        if client is not None:
-            client.close()
-        proc.close()
 
     f_canonical = float(status_values(state)["Focal scaling"].split("canonical ")[1].split(" px")[0])
     k = fx * np.sqrt(plan.rows.scale * plan.cols.scale) ** -1  # camera focal in model pixels

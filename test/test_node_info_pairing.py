@@ -20,12 +20,12 @@ import numpy as np
 import pytest
 from deps import need
 from ros_harness import (
+    IMAGE,
+    INFO,
     Client,
-    NodeProcess,
     camera_info,
     image_msg,
-    input_qos_args,
-    isolate_dds,
+    node_and_client,
     scene_rgb8,
     served,
     status_values,
@@ -59,19 +59,10 @@ def _pairing(client: Client, since: float, pred) -> Optional[Dict[str, str]]:
 
 
 def test_late_camera_info_is_paired_by_exact_stamp_and_the_fallback_is_counted(shipped_model: Path) -> None:
-    env = isolate_dds()
     ns = "/fdpair_%d" % os.getpid()
-    image_topic, info_topic = ns + "/cam/image_raw", ns + "/cam/camera_info"
-    proc = NodeProcess(
-        ["-p", "model_path:=%s" % shipped_model, "-r", "__ns:=%s" % ns, "-r", "image:=%s" % image_topic,
-         "-r", "camera_info:=%s" % info_topic, "-p", "camera_info_wait_ms:=%.1f" % WAIT_MS,
-         "-p", "diagnostic_updater.period:=0.5"] + input_qos_args(image_topic, info_topic),
-        env,
-    )
-    client = None
-    try:
-        client = Client(ns, image_topic, info_topic)
-        assert client.wait_subscribed(40.0), proc.output()
+    params = ["-p", "model_path:=%s" % shipped_model, "-p", "camera_info_wait_ms:=%.1f" % WAIT_MS,
+              "-p", "diagnostic_updater.period:=0.5"]
+    with node_and_client(ns, params, reliable=(IMAGE, INFO)) as (proc, client):
         rgb = scene_rgb8(W, H)
         # discovery, and a first camera_info in the node's cache (as a running camera has)
         assert served(client, rgb, camera_info(W, H, fx=300.0, fy=300.0, frame_id="cam")) is not None, \
@@ -129,7 +120,3 @@ def test_late_camera_info_is_paired_by_exact_stamp_and_the_fallback_is_counted(s
         assert counts is not None, proc.output()[-3000:]
         assert int(counts["Of these, after waiting camera_info_wait_ms in vain"]) > timeouts_before
         assert proc.alive() and "Traceback" not in proc.output()
-    finally:
-        if client is not None:
-            client.close()
-        proc.close()

@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 from deps import need
 from ros_harness import (
+    IMAGE,
+    INFO,
     Client,
-    NodeProcess,
     camera_info,
-    input_qos_args,
-    isolate_dds,
+    node_and_client,
     publish_frame,
     reliable_input,
     scene_rgb8,
@@ -40,22 +40,14 @@ OK, WARN = 0, 1
 
 
 def test_lazy_processing_and_incompatible_qos_warning(shipped_model: Path) -> None:
-    env = isolate_dds()
     ns = "/fdlazy_%d" % os.getpid()
-    info_topic = ns + "/cam/camera_info"
-    proc = NodeProcess(
-        ["-p", "model_path:=%s" % shipped_model, "-r", "__ns:=%s" % ns,
-         "-r", "image:=%s/cam/image_raw" % ns, "-r", "camera_info:=%s" % info_topic,
-         "-p", "qos_overrides.%s.subscription.reliability:=reliable" % info_topic,
-         "-p", "diagnostic_updater.period:=0.5"]
-        + input_qos_args(ns + "/cam/image_raw"),
-        env,
-    )
-    client = None
-    try:
-        # best effort as camera drivers publish (also in the Jazzy run): the point of the test
-        client = Client(ns, ns + "/cam/image_raw", info_topic, subscribe_outputs=False,
-                        publish_reliable=False)
+    info_topic = "%s/%s" % (ns, INFO)
+    params = ["-p", "model_path:=%s" % shipped_model,
+              "-p", "qos_overrides.%s.subscription.reliability:=reliable" % info_topic,
+              "-p", "diagnostic_updater.period:=0.5"]
+    # best effort as camera drivers publish (also in the Jazzy run): the point of the test
+    with node_and_client(ns, params, reliable=(IMAGE,), subscribed_within_s=None, subscribe_outputs=False,
+                         publish_reliable=False) as (proc, client):
         if reliable_input():  # the images may be reliable (Jazzy run), the camera_info must not
             client.reliable_images()
         rgb = scene_rgb8()
@@ -109,10 +101,6 @@ def test_lazy_processing_and_incompatible_qos_warning(shipped_model: Path) -> No
         assert wait_for(lambda: client.image_pub.get_subscription_count() == 0, 10.0), proc.output()
         since = time.perf_counter()
         assert wait_for(lambda: client.find_status("input", since, OK, "idle: no subscribers"), 5.0)
-    finally:
-        if client is not None:
-            client.close()
-        proc.close()
 
 
 def _lifecycle(client: Client, node: str, transition: str = "") -> str:
@@ -145,18 +133,11 @@ def _lifecycle(client: Client, node: str, transition: str = "") -> str:
 
 
 def test_lifecycle_node_through_its_services(shipped_model: Path) -> None:
-    env = isolate_dds()
     ns = "/fdlife_%d" % os.getpid()
     node = ns + "/fastdepth"
-    proc = NodeProcess(
-        ["-p", "model_path:=%s" % shipped_model, "-r", "__ns:=%s" % ns,
-         "-r", "image:=%s/cam/image_raw" % ns, "-r", "camera_info:=%s/cam/camera_info" % ns]
-        + input_qos_args(ns + "/cam/image_raw"),
-        env, script="depth_lifecycle_node",
-    )
-    client = None
-    try:
-        client = Client(ns, ns + "/cam/image_raw", ns + "/cam/camera_info")
+    # a lifecycle node subscribes once active: the test waits then
+    with node_and_client(ns, ["-p", "model_path:=%s" % shipped_model], reliable=(IMAGE,),
+                         script="depth_lifecycle_node", subscribed_within_s=None) as (proc, client):
         rgb = scene_rgb8()
         assert _lifecycle(client, node) == "unconfigured", proc.output()
         assert "model " not in proc.output(), "the model loads at configure, not at start"
@@ -187,7 +168,3 @@ def test_lifecycle_node_through_its_services(shipped_model: Path) -> None:
         rc = proc.stop(timeout_s=15.0)
         assert rc == 0, proc.output()
         assert "Traceback" not in proc.output()
-    finally:
-        if client is not None:
-            client.close()
-        proc.close()

@@ -15,17 +15,18 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any, Iterator, List, Tuple
+from typing import Any, ContextManager, Iterator, List, Tuple
 
 import numpy as np
 import pytest
 from deps import need
 from ros_harness import (
+    IMAGE,
+    INFO,
     Client,
     NodeProcess,
     camera_info,
-    input_qos_args,
-    isolate_dds,
+    node_and_client,
     publish_frame,
     scene_rgb8,
     stamp_key,
@@ -95,27 +96,20 @@ def _counts(client: Client, since: float) -> Tuple[int, int]:
     return int(values["Depth images published"]), int(values["Point clouds published"])
 
 
-def _start(shipped_model: Path, script: str, ns: str, *extra: str) -> NodeProcess:
-    return NodeProcess(
-        ["-p", "model_path:=%s" % shipped_model, "-r", "__ns:=%s" % ns,
-         "-r", "image:=%s/cam/image_raw" % ns, "-r", "camera_info:=%s/cam/camera_info" % ns,
-         "-p", "diagnostic_updater.period:=0.25"] + list(extra)
-        + input_qos_args(ns + "/cam/image_raw", ns + "/cam/camera_info"),
-        isolate_dds(), script=script)
+def _start(shipped_model: Path, script: str, ns: str, *extra: str,
+           **client_options: Any) -> ContextManager[Tuple[NodeProcess, Client]]:
+    """The node and a client; the tests wait for the match themselves."""
+    params = ["-p", "model_path:=%s" % shipped_model, "-p", "diagnostic_updater.period:=0.25"] + list(extra)
+    return node_and_client(ns, params, reliable=(IMAGE, INFO), script=script, subscribed_within_s=None,
+                           **client_options)
 
 
 @pytest.fixture(scope="module")
 def node(shipped_model: Path) -> Iterator[Tuple[NodeProcess, Client]]:
     ns = "/fdpoints_%d" % os.getpid()
-    proc = _start(shipped_model, "depth_node", ns, "-p", "publish_points:=false")
-    client = None
-    try:
-        client = Client(ns, ns + "/cam/image_raw", ns + "/cam/camera_info", subscribe_outputs=False)
+    with _start(shipped_model, "depth_node", ns, "-p", "publish_points:=false",
+                subscribe_outputs=False) as (proc, client):
         yield proc, client
-    finally:
-        if client is not None:
-            client.close()
-        proc.close()
 
 
 def test_a_subscriber_of_disabled_points_does_not_wake_the_node(node) -> None:
@@ -194,10 +188,7 @@ def test_lifecycle_node_publishes_points(shipped_model: Path) -> None:
     from test_node_integration import _lifecycle
 
     ns = "/fdpointslc_%d" % os.getpid()
-    proc = _start(shipped_model, "depth_lifecycle_node", ns)
-    client = None
-    try:
-        client = Client(ns, ns + "/cam/image_raw", ns + "/cam/camera_info")
+    with _start(shipped_model, "depth_lifecycle_node", ns) as (proc, client):
         points = Points(client)
         assert _lifecycle(client, ns + "/fastdepth", "configure") == "inactive", proc.output()
         assert _lifecycle(client, ns + "/fastdepth", "activate") == "active", proc.output()
@@ -208,7 +199,3 @@ def test_lifecycle_node_publishes_points(shipped_model: Path) -> None:
                                    rtol=1e-5, atol=1e-6, equal_nan=True)
         assert _lifecycle(client, ns + "/fastdepth", "deactivate") == "inactive"
         assert "Traceback" not in proc.output()
-    finally:
-        if client is not None:
-            client.close()
-        proc.close()

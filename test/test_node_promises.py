@@ -19,12 +19,13 @@ import numpy as np
 import pytest
 from deps import need
 from ros_harness import (
+    IMAGE,
+    INFO,
     Client,
     NodeProcess,
     camera_info,
     image_msg,
-    input_qos_args,
-    isolate_dds,
+    node_and_client,
     scene_rgb8,
     stamp_key,
     status_values,
@@ -109,24 +110,13 @@ class Rig:
 
 @pytest.fixture(scope="module")
 def rig(shipped_model: Path, tmp_path_factory) -> Iterator[Rig]:
-    env = isolate_dds()
-    proc = NodeProcess(
-        ["-p", "model_path:=%s" % shipped_model, "-r", "__ns:=%s" % NS,
-         "-r", "image:=%s/cam/image_raw" % NS, "-r", "camera_info:=%s/cam/camera_info" % NS,
-         "-p", "lazy:=false", "-p", "hardware_id:=%s" % HARDWARE_ID, "-p", "diagnostic_window:=2",
-         "-p", "max_input_pixels:=%d" % BUDGET]
-        + input_qos_args(NS + "/cam/image_raw", NS + "/cam/camera_info"),
-        env,
-    )
-    client = None
-    try:
-        # no output subscription yet: the first test checks that lazy:false works without one
-        client = Client(NS, NS + "/cam/image_raw", NS + "/cam/camera_info", subscribe_outputs=False)
+    params = ["-p", "model_path:=%s" % shipped_model, "-p", "lazy:=false",
+              "-p", "hardware_id:=%s" % HARDWARE_ID, "-p", "diagnostic_window:=2",
+              "-p", "max_input_pixels:=%d" % BUDGET]
+    # no output subscription yet: the first test checks that lazy:false works without one
+    with node_and_client(NS, params, reliable=(IMAGE, INFO), subscribed_within_s=None,
+                         subscribe_outputs=False) as (proc, client):
         yield Rig(proc, client, tmp_path_factory.mktemp("promise_models"), shipped_model)
-    finally:
-        if client is not None:
-            client.close()
-        proc.close()
 
 
 @pytest.fixture

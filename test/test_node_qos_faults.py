@@ -22,12 +22,14 @@ from typing import Any, List
 import pytest
 from deps import need
 from ros_harness import (
+    IMAGE,
     Client,
     NodeProcess,
+    camera_args,
     get_parameter,
     image_msg,
-    input_qos_args,
     isolate_dds,
+    node_and_client,
     scene_rgb8,
     served,
     status_values,
@@ -39,11 +41,6 @@ need("rclpy", reason="rclpy not installed (scripts/venv.sh runtime,ros,test)")
 
 OK, WARN, ERROR = 0, 1, 2
 PID = os.getpid()
-
-
-def _remaps(ns: str) -> List[str]:
-    return ["-r", "__ns:=%s" % ns, "-r", "image:=%s/cam/image_raw" % ns,
-            "-r", "camera_info:=%s/cam/camera_info" % ns]
 
 
 def _refused_at_start_up(args: List[str], name: str, text: str) -> None:
@@ -73,7 +70,7 @@ def test_2_bad_image_qos_override_is_refused_at_start_up(shipped_model: Path, po
     ns = "/fdqos2_%d" % PID
     name = "qos_overrides.%s/cam/image_raw.subscription.%s" % (ns, policy)
     # lazy (the default): the image subscription is created only when a consumer appears
-    args = ["-p", "model_path:=%s" % shipped_model, "-p", "%s:=%s" % (name, value)] + _remaps(ns)
+    args = ["-p", "model_path:=%s" % shipped_model, "-p", "%s:=%s" % (name, value)] + camera_args(ns)
     _refused_at_start_up(args, name, text)
 
 
@@ -94,7 +91,7 @@ def test_3_other_bad_qos_overrides_are_one_fatal_line(shipped_model: Path, extra
     ns = "/fdqos3_%d" % PID
     override = "qos_overrides." + topic.format(ns=ns)
     name = override.split(":=")[0]
-    _refused_at_start_up(["-p", "model_path:=%s" % shipped_model, "-p", override] + extra + _remaps(ns),
+    _refused_at_start_up(["-p", "model_path:=%s" % shipped_model, "-p", override] + extra + camera_args(ns),
                          name, text)
 
 
@@ -130,11 +127,9 @@ def _state(client: Client, node: str) -> str:
 def test_3_lifecycle_configure_refuses_a_bad_qos_override_with_one_error_line(shipped_model: Path) -> None:
     ns = "/fdqos3l_%d" % PID
     name = "qos_overrides.%s/depth/image.publisher.reliability" % ns
-    proc = NodeProcess(["-p", "model_path:=%s" % shipped_model, "-p", "%s:=junk" % name] + _remaps(ns),
-                       isolate_dds(), script="depth_lifecycle_node")
-    client = None
-    try:
-        client = Client(ns, ns + "/cam/image_raw", ns + "/cam/camera_info", subscribe_outputs=False)
+    with node_and_client(ns, ["-p", "model_path:=%s" % shipped_model, "-p", "%s:=junk" % name], reliable=(),
+                         script="depth_lifecycle_node", subscribed_within_s=None,
+                         subscribe_outputs=False) as (proc, client):
         node = ns + "/fastdepth"
         assert _state(client, node) == "unconfigured", proc.output()
         assert not _change_state(client, node, "configure"), proc.output()
@@ -149,10 +144,6 @@ def test_3_lifecycle_configure_refuses_a_bad_qos_override_with_one_error_line(sh
         assert not _change_state(client, node, "configure")
         assert len([line for line in proc.output().splitlines() if "ERROR" in line]) == 2
         assert proc.alive() and "Traceback" not in proc.output()
-    finally:
-        if client is not None:
-            client.close()
-        proc.close()
 
 
 # ----------------------------------------------------- 5: the incompatible-QoS WARN persists
@@ -162,13 +153,12 @@ def test_5_incompatible_qos_warn_lasts_while_the_peer_is_there_and_input_names_i
         shipped_model: Path) -> None:
     ns = "/fdqos5_%d" % PID
     image_topic = ns + "/cam/image_raw"
-    proc = NodeProcess(["-p", "model_path:=%s" % shipped_model,
-                        "-p", "qos_overrides.%s.subscription.reliability:=reliable" % image_topic,
-                        "-p", "diagnostic_updater.period:=0.5"] + _remaps(ns), isolate_dds())
-    client = None
-    try:
-        # a best-effort camera (as drivers publish) against the overridden reliable subscription
-        client = Client(ns, image_topic, ns + "/cam/camera_info", publish_reliable=False)
+    params = ["-p", "model_path:=%s" % shipped_model,
+              "-p", "qos_overrides.%s.subscription.reliability:=reliable" % image_topic,
+              "-p", "diagnostic_updater.period:=0.5"]
+    # a best-effort camera (as drivers publish) against the overridden reliable subscription
+    with node_and_client(ns, params, reliable=(), subscribed_within_s=None,
+                         publish_reliable=False) as (proc, client):
         assert wait_for(lambda: client._depth_sub.get_publisher_count() > 0, 40.0), proc.output()
         start = time.perf_counter()
         first = wait_for(lambda: client.find_status("qos", start, WARN), 20.0)
@@ -198,10 +188,6 @@ def test_5_incompatible_qos_warn_lasts_while_the_peer_is_there_and_input_names_i
         assert wait_for(lambda: client.find_status("qos", since, OK), 10.0) is not None, \
             [s.message for s in client.statuses(since) if s.name.endswith(": qos")]
         assert proc.alive() and "Traceback" not in proc.output()
-    finally:
-        if client is not None:
-            client.close()
-        proc.close()
 
 
 # --------------------------------------------------------- 6: lazy counts enabled outputs only
@@ -209,12 +195,9 @@ def test_5_incompatible_qos_warn_lasts_while_the_peer_is_there_and_input_names_i
 
 def test_6_lazy_ignores_subscribers_of_a_disabled_output(shipped_model: Path) -> None:
     ns = "/fdqos6_%d" % PID
-    image_topic = ns + "/cam/image_raw"
-    proc = NodeProcess(["-p", "model_path:=%s" % shipped_model, "-p", "publish_colored:=false"]
-                       + _remaps(ns) + input_qos_args(image_topic), isolate_dds())
-    client = None
-    try:
-        client = Client(ns, image_topic, ns + "/cam/camera_info", subscribe_outputs=False)
+    params = ["-p", "model_path:=%s" % shipped_model, "-p", "publish_colored:=false"]
+    with node_and_client(ns, params, reliable=(IMAGE,), subscribed_within_s=None,
+                         subscribe_outputs=False) as (proc, client):
         client.subscribe_colored()  # a viewer of the disabled output
         assert wait_for(lambda: client._colored_sub.get_publisher_count() > 0, 40.0), proc.output()
         # the node polls its subscriber counts every 0.2 s: a status from 1 s after the match on
@@ -240,10 +223,6 @@ def test_6_lazy_ignores_subscribers_of_a_disabled_output(shipped_model: Path) ->
         assert result[0].successful, result[0].reason
         assert wait_for(lambda: client.image_pub.get_subscription_count() == 0, 10.0), proc.output()[-3000:]
         assert proc.alive() and "Traceback" not in proc.output()
-    finally:
-        if client is not None:
-            client.close()
-        proc.close()
 
 
 # ------------------------------------------------------------- 7: a pixel budget for the output
@@ -256,20 +235,15 @@ def test_6_lazy_ignores_subscribers_of_a_disabled_output(shipped_model: Path) ->
 def test_7_output_size_over_the_pixel_budget_is_refused_at_start_up(shipped_model: Path, args: List[str],
                                                                     text: str) -> None:
     ns = "/fdqos7s_%d" % PID
-    _refused_at_start_up(["-p", "model_path:=%s" % shipped_model] + args + _remaps(ns), "output_size", text)
+    _refused_at_start_up(["-p", "model_path:=%s" % shipped_model] + args + camera_args(ns), "output_size",
+                         text)
 
 
 
 def test_7_output_size_over_the_pixel_budget_is_rejected_at_runtime(shipped_model: Path) -> None:
     ns = "/fdqos7r_%d" % PID
     node = ns + "/fastdepth"
-    image_topic = ns + "/cam/image_raw"
-    proc = NodeProcess(["-p", "model_path:=%s" % shipped_model] + _remaps(ns) + input_qos_args(image_topic),
-                       isolate_dds())
-    client = None
-    try:
-        client = Client(ns, image_topic, ns + "/cam/camera_info")
-        assert client.wait_subscribed(40.0), proc.output()
+    with node_and_client(ns, ["-p", "model_path:=%s" % shipped_model], reliable=(IMAGE,)) as (proc, client):
         rgb = scene_rgb8()
         assert served(client, rgb) is not None, proc.output()[-3000:]
 
@@ -297,7 +271,3 @@ def test_7_output_size_over_the_pixel_budget_is_rejected_at_runtime(shipped_mode
         depth = served(client, rgb)
         assert depth is not None and (depth.width, depth.height) == (640, 480)
         assert proc.alive() and "Traceback" not in proc.output()
-    finally:
-        if client is not None:
-            client.close()
-        proc.close()

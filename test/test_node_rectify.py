@@ -26,12 +26,13 @@ import numpy as np
 import pytest
 from deps import need
 from ros_harness import (
+    IMAGE,
+    INFO,
     Client,
     NodeProcess,
     camera_info,
     image_msg,
-    input_qos_args,
-    isolate_dds,
+    node_and_client,
     wait_for,
 )
 from test_distortion import FULL_D, H, K, W
@@ -87,23 +88,9 @@ def rotation_y(deg: float) -> np.ndarray:
 @pytest.fixture(scope="module")
 def node(tmp_path_factory) -> Iterator[Tuple[NodeProcess, Client]]:
     model = position_model(tmp_path_factory.mktemp("rectify") / "position.onnx")
-    env = isolate_dds()
-    proc = NodeProcess(
-        ["-p", "model_path:=%s" % model, "-p", "warmup_runs:=0", "-r", "__ns:=%s" % NS,
-         "-r", "image:=%s/cam/image_raw" % NS, "-r", "camera_info:=%s/cam/camera_info" % NS]
-        + input_qos_args(NS + "/cam/image_raw", NS + "/cam/camera_info"),
-        env,
-    )
-    client = None
-    try:
-        client = Client(NS, NS + "/cam/image_raw", NS + "/cam/camera_info")
-        if not client.wait_subscribed(40.0):
-            pytest.fail("depth node never subscribed; its output:\n" + proc.output())
+    params = ["-p", "model_path:=%s" % model, "-p", "warmup_runs:=0"]
+    with node_and_client(NS, params, reliable=(IMAGE, INFO)) as (proc, client):
         yield proc, client
-    finally:
-        if client is not None:
-            client.close()
-        proc.close()
 
 
 def send(client: Client, info: Any) -> Any:
