@@ -510,6 +510,8 @@ class DepthNode(Node):
         configure, not when the first consumer makes the lazy image subscription."""
         self._endpoints.resolve("subscription", self._image_topic, q.input_qos())
         self._endpoints.resolve("subscription", topics.CAMERA_INFO, q.input_qos(CAMERA_INFO_CACHE))
+        for topic in (topics.ANCHOR_DEPTH, topics.ANCHOR_CAMERA_INFO, topics.ANCHOR_RANGE):
+            self._endpoints.resolve("subscription", topic, q.input_qos())  # as _activate subscribes
         for topic in self._outputs():
             self._endpoints.resolve("publisher", topic, q.output_qos())
 

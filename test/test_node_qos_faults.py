@@ -23,12 +23,13 @@ import pytest
 from deps import need
 from ros_harness import (
     IMAGE,
-    Client,
     NodeProcess,
     camera_args,
+    change_state,
     get_parameter,
     image_msg,
     isolate_dds,
+    lifecycle_state,
     node_and_client,
     scene_rgb8,
     served,
@@ -95,45 +96,18 @@ def test_3_other_bad_qos_overrides_are_one_fatal_line(shipped_model: Path, extra
                          name, text)
 
 
-def _change_state(client: Client, node: str, transition: str) -> bool:
-    """ChangeState by label; returns whether the transition succeeded."""
-    from lifecycle_msgs.msg import Transition
-    from lifecycle_msgs.srv import ChangeState
-
-    change = client.node.create_client(ChangeState, node + "/change_state")
-    try:
-        assert change.wait_for_service(timeout_sec=20.0), "no lifecycle services"
-        ids = {"configure": Transition.TRANSITION_CONFIGURE, "activate": Transition.TRANSITION_ACTIVATE}
-        future = change.call_async(ChangeState.Request(transition=Transition(id=ids[transition])))
-        assert wait_for(future.done, 60.0), "change_state %s timed out" % transition
-        return bool(future.result().success)
-    finally:
-        client.node.destroy_client(change)
-
-
-def _state(client: Client, node: str) -> str:
-    from lifecycle_msgs.srv import GetState
-
-    get = client.node.create_client(GetState, node + "/get_state")
-    try:
-        assert get.wait_for_service(timeout_sec=20.0), "no lifecycle services"
-        future = get.call_async(GetState.Request())
-        assert wait_for(future.done, 20.0)
-        return future.result().current_state.label
-    finally:
-        client.node.destroy_client(get)
-
-
-def test_3_lifecycle_configure_refuses_a_bad_qos_override_with_one_error_line(shipped_model: Path) -> None:
+@pytest.mark.parametrize("endpoint", ["depth/image.publisher", "anchor/depth.subscription"])
+def test_3_lifecycle_configure_refuses_a_bad_qos_override_with_one_error_line(shipped_model: Path,
+                                                                              endpoint: str) -> None:
     ns = "/fdqos3l_%d" % PID
-    name = "qos_overrides.%s/depth/image.publisher.reliability" % ns
+    name = "qos_overrides.%s/%s.reliability" % (ns, endpoint)
     with node_and_client(ns, ["-p", "model_path:=%s" % shipped_model, "-p", "%s:=junk" % name], reliable=(),
                          script="depth_lifecycle_node", subscribed_within_s=None,
                          subscribe_outputs=False) as (proc, client):
         node = ns + "/fastdepth"
-        assert _state(client, node) == "unconfigured", proc.output()
-        assert not _change_state(client, node, "configure"), proc.output()
-        assert _state(client, node) == "unconfigured"
+        assert lifecycle_state(client, node) == "unconfigured", proc.output()
+        assert not change_state(client, node, "configure"), proc.output()
+        assert lifecycle_state(client, node) == "unconfigured"
         out = proc.output()
         errors = [line for line in out.splitlines() if "ERROR" in line]
         assert len(errors) == 1 and name in errors[0] and "configure failed" in errors[0], out
@@ -141,7 +115,7 @@ def test_3_lifecycle_configure_refuses_a_bad_qos_override_with_one_error_line(sh
         assert "model " not in out, "refused before the model load"
         assert proc.alive() and "Traceback" not in out, out
         # read-only: it stays bad, and a second configure says so again (no state left behind)
-        assert not _change_state(client, node, "configure")
+        assert not change_state(client, node, "configure")
         assert len([line for line in proc.output().splitlines() if "ERROR" in line]) == 2
         assert proc.alive() and "Traceback" not in proc.output()
 
