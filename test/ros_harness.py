@@ -353,6 +353,40 @@ class Client:
         self._thread.join(2.0)
 
 
+def change_state(client: Client, node_name: str, transition: str) -> bool:
+    """ChangeState by name (configure, activate, deactivate, cleanup, shutdown from
+    unconfigured, shutdown_active); returns whether the transition succeeded."""
+    from lifecycle_msgs.msg import Transition
+    from lifecycle_msgs.srv import ChangeState
+
+    ids = {"configure": Transition.TRANSITION_CONFIGURE, "activate": Transition.TRANSITION_ACTIVATE,
+           "deactivate": Transition.TRANSITION_DEACTIVATE, "cleanup": Transition.TRANSITION_CLEANUP,
+           "shutdown": Transition.TRANSITION_UNCONFIGURED_SHUTDOWN,
+           "shutdown_active": Transition.TRANSITION_ACTIVE_SHUTDOWN}
+    cli = client.node.create_client(ChangeState, node_name + "/change_state")
+    try:
+        assert cli.wait_for_service(timeout_sec=20.0), "no lifecycle services"
+        future = cli.call_async(ChangeState.Request(transition=Transition(id=ids[transition])))
+        assert wait_for(future.done, 60.0), "change_state %s timed out" % transition
+        return bool(future.result().success)
+    finally:
+        client.node.destroy_client(cli)
+
+
+def lifecycle_state(client: Client, node_name: str) -> str:
+    """GetState: the label of the node's lifecycle state ('unconfigured', 'inactive', ...)."""
+    from lifecycle_msgs.srv import GetState
+
+    cli = client.node.create_client(GetState, node_name + "/get_state")
+    try:
+        assert cli.wait_for_service(timeout_sec=20.0), "no lifecycle services"
+        future = cli.call_async(GetState.Request())
+        assert wait_for(future.done, 20.0), "get_state timed out"
+        return future.result().current_state.label
+    finally:
+        client.node.destroy_client(cli)
+
+
 def get_parameter(client: Client, node_name: str, name: str) -> Any:
     """GetParameters service call (ros2cli is not installed); the value as Python."""
     from rcl_interfaces.srv import GetParameters

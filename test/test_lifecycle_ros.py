@@ -31,8 +31,10 @@ from ros_harness import (
     IMAGE,
     Client,
     NodeProcess,
+    change_state,
     get_parameter,
     isolate_dds,
+    lifecycle_state,
     node_and_client,
     scene_rgb8,
     served,
@@ -52,32 +54,9 @@ TASKS = ("input", "depth output", "frame age", "latency", "engine", "camera_info
 
 
 def _change(client: Client, node: str, transition: str) -> Tuple[bool, str]:
-    """ChangeState by name (the shutdown id depends on the state), then GetState:
-    (transition succeeded, state label)."""
-    from lifecycle_msgs.msg import Transition
-    from lifecycle_msgs.srv import ChangeState, GetState
-
-    ids = {"configure": Transition.TRANSITION_CONFIGURE, "activate": Transition.TRANSITION_ACTIVATE,
-           "deactivate": Transition.TRANSITION_DEACTIVATE, "cleanup": Transition.TRANSITION_CLEANUP,
-           "shutdown_active": Transition.TRANSITION_ACTIVE_SHUTDOWN}
-    success = True
-    if transition:
-        change = client.node.create_client(ChangeState, node + "/change_state")
-        try:
-            assert change.wait_for_service(timeout_sec=20.0), "no lifecycle services"
-            future = change.call_async(ChangeState.Request(transition=Transition(id=ids[transition])))
-            assert wait_for(future.done, 60.0), "change_state %s timed out" % transition
-            success = bool(future.result().success)
-        finally:
-            client.node.destroy_client(change)
-    get = client.node.create_client(GetState, node + "/get_state")
-    try:
-        assert get.wait_for_service(timeout_sec=20.0), "no lifecycle services"
-        future = get.call_async(GetState.Request())
-        assert wait_for(future.done, 20.0)
-        return success, future.result().current_state.label
-    finally:
-        client.node.destroy_client(get)
+    """ChangeState by name (none for ""), then GetState: (transition succeeded, state label)."""
+    success = change_state(client, node, transition) if transition else True
+    return success, lifecycle_state(client, node)
 
 
 def _status(client: Client, suffix: str, since: float, pred=lambda s: True, timeout_s: float = 10.0) -> Any:

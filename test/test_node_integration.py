@@ -23,6 +23,8 @@ from ros_harness import (
     INFO,
     Client,
     camera_info,
+    change_state,
+    lifecycle_state,
     node_and_client,
     publish_frame,
     reliable_input,
@@ -104,32 +106,10 @@ def test_lazy_processing_and_incompatible_qos_warning(shipped_model: Path) -> No
 
 
 def _lifecycle(client: Client, node: str, transition: str = "") -> str:
-    """GetState, or ChangeState by label then GetState; returns the state's label."""
-    from lifecycle_msgs.msg import Transition
-    from lifecycle_msgs.srv import ChangeState, GetState
-
+    """GetState, or ChangeState by label (which must succeed) then GetState; the state's label."""
     if transition:
-        change = client.node.create_client(ChangeState, node + "/change_state")
-        try:
-            assert change.wait_for_service(timeout_sec=20.0), "no lifecycle services"
-            req = ChangeState.Request()
-            req.transition = Transition(id={
-                "configure": Transition.TRANSITION_CONFIGURE, "activate": Transition.TRANSITION_ACTIVATE,
-                "deactivate": Transition.TRANSITION_DEACTIVATE, "cleanup": Transition.TRANSITION_CLEANUP,
-                "shutdown": Transition.TRANSITION_UNCONFIGURED_SHUTDOWN}[transition])
-            future = change.call_async(req)
-            assert wait_for(future.done, 60.0), "change_state %s timed out" % transition
-            assert future.result().success, transition
-        finally:
-            client.node.destroy_client(change)
-    get = client.node.create_client(GetState, node + "/get_state")
-    try:
-        assert get.wait_for_service(timeout_sec=20.0), "no lifecycle services"
-        future = get.call_async(GetState.Request())
-        assert wait_for(future.done, 20.0)
-        return future.result().current_state.label
-    finally:
-        client.node.destroy_client(get)
+        assert change_state(client, node, transition), transition
+    return lifecycle_state(client, node)
 
 
 def test_lifecycle_node_through_its_services(shipped_model: Path) -> None:
