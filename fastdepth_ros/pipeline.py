@@ -122,11 +122,9 @@ class DepthPipeline:
         key = hw + (calibration_key(rectify_with),)
         hit = self._cache.get(key)
         if hit is None:
-            spec = self.config.output_size.strip().lower()
-            out_hw = {"model": self.engine.input_hw, "input": hw}.get(spec) or parse_output_size(spec)
-            check_output_pixels(out_hw, self.config.max_output_pixels, self.config.output_size)
             geo = plan_frame(hw, self.engine.input_hw, self.config.input_mode, self.config.output_size,
                              rectify_with)
+            check_output_pixels(geo.output_hw, self.config.max_output_pixels, self.config.output_size)
             hit = (geo, Preprocessor(geo.sampling, geo.rectify_map))
             if len(self._cache) > 8:  # a camera cycling resolutions must not grow memory
                 self._cache.clear()
