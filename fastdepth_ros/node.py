@@ -26,7 +26,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import replace
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
@@ -559,10 +559,15 @@ class DepthNode(Node):
         return engine
 
     def _log_error(self, key: str, message: str) -> None:
+        self._log_throttled(key, message, self.get_logger().error)
+
+    def _log_throttled(self, key: str, message: str, log: Callable[[str], Any]) -> None:
+        """``message`` through ``log`` unless ``key`` was logged in the last throttle period;
+        the next line that passes says how many were suppressed meanwhile."""
         suppressed = self._throttle.check(key)
         if suppressed is not None:
             extra = " (%d similar suppressed)" % suppressed if suppressed else ""
-            self.get_logger().error(message + extra)
+            log(message + extra)
 
     def stop(self) -> None:
         """Stop the worker and the model loader (joins them); safe to call twice, and on a
@@ -633,10 +638,8 @@ class DepthNode(Node):
 
     def _bad_anchor(self, key: str, message: str, what: str = "ignoring bad anchor message") -> None:
         self._anchor_errors.report("bad anchor: %s" % message, kind=key)
-        suppressed = self._throttle.check("%s: %s" % (key, message))  # each problem said once per 5 s
-        if suppressed is not None:
-            extra = " (%d similar suppressed)" % suppressed if suppressed else ""
-            self.get_logger().warn("%s: %s%s" % (what, message, extra))
+        # each problem said once per throttle period
+        self._log_throttled("%s: %s" % (key, message), "%s: %s" % (what, message), self.get_logger().warn)
 
     def _rescale(self, header: Any, camera: Optional[CameraIntrinsics], pipeline: DepthPipeline) -> Any:
         """The pipeline's metric-anchoring hook for one frame (see fastdepth_ros.anchor)."""
