@@ -31,6 +31,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..postprocess import to_millimetres
 from . import bagio
 
 DEPTH_ENCODINGS = ("16UC1", "32FC1", "mono16")
@@ -228,9 +229,8 @@ def _encode(ext: str, array: np.ndarray) -> bytes:
 
 
 def _depth_mm(array: np.ndarray, encoding: str) -> np.ndarray:
-    metres = bagio.depth_to_metres(array, encoding)
-    valid = np.isfinite(metres) & (metres > 0)
-    return np.where(valid, np.clip(np.rint(metres * 1000.0), 0, 65535), 0).astype(np.uint16)
+    # a copy: to_millimetres rounds in place, and 32FC1 metres may be the message's own buffer
+    return to_millimetres(np.array(bagio.depth_to_metres(array, encoding), dtype=np.float32))
 
 
 def _colour(bag: bagio.BagReader, m: bagio.BagMessage) -> Tuple[np.ndarray, Optional[bytes], str]:

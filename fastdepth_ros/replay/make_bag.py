@@ -40,6 +40,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 import numpy as np
 
 from ..geometry import PinholeIntrinsics
+from ..postprocess import to_millimetres
 from . import bagio
 
 DEFAULT_IMAGE_TOPIC = "/camera/image_raw"
@@ -315,7 +316,7 @@ def write_rgbd_bag(
                 d = np.asarray(f.depth_m, dtype=np.float32)
                 valid = np.isfinite(d) & (d > 0)
                 if depth_encoding == "16UC1":
-                    arr = np.where(valid, np.clip(np.rint(d * 1000.0), 0, 65535), 0).astype(np.uint16)
+                    arr = to_millimetres(d.copy())  # rounds in place; d may be the frame's own array
                 else:
                     arr = np.where(valid, d, np.nan).astype(np.float32)
                 writer.write(
