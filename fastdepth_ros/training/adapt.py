@@ -290,19 +290,6 @@ def _train(cfg: AdaptConfig, state: Path, train_spec: str) -> tuple:
     return last, steps, round(wall_s, 1), summary
 
 
-def mix(start, tuned, alpha: float):
-    """WiSE-FT of two loaded models: (1 - alpha) start + alpha tuned (:func:`.checkpoint.interpolate`
-    on models already in memory)."""
-    import copy
-
-    out = copy.deepcopy(start)
-    sa, sb = start.state_dict(), tuned.state_dict()
-    out.load_state_dict(
-        {k: (1.0 - alpha) * v + alpha * sb[k] if v.is_floating_point() else sb[k] for k, v in sa.items()}
-    )
-    return out.eval()
-
-
 def _generality_specs(cfg: AdaptConfig) -> list:
     return ["nyu_sample", *cfg.keep]
 
@@ -330,31 +317,25 @@ def batched_scores(model, sets: list, batch: int = 16) -> dict:
     import numpy as np
     import torch
 
-    from ..metrics import MetricsAccumulator, compute_metrics, median_scaled
     from .canonical import CANONICAL_FOCAL_PX
+    from .evaluate import score
 
-    model.eval()
-    out = {}
-    for vs in sets:
+    def pairs(vs):
         k = vs.focal_px / CANONICAL_FOCAL_PX
-        acc, scaled = MetricsAccumulator(), MetricsAccumulator()
         for i in range(0, len(vs.samples), batch):
             chunk = vs.samples[i : i + batch]
             x = torch.from_numpy(np.stack([rgb.transpose(2, 0, 1) for rgb, _ in chunk]).astype(np.float32))
             with torch.no_grad():
                 preds = model(x)[:, 0].numpy() * k
-            for pred, (_, gt) in zip(preds, chunk):
-                acc.add(compute_metrics(pred, gt))
-                scaled.add(compute_metrics(median_scaled(pred, gt), gt))
-        ms = scaled.mean().as_dict()
-        ms.pop("valid_pixels")
-        out[vs.name] = {"frames": acc.frames, **acc.mean().as_dict(), "median_scaled": ms}
-    return out
+            yield from zip(preds, (gt for _, gt in chunk))
+
+    model.eval()
+    return {vs.name: score(pairs(vs)) for vs in sets}
 
 
 def choose_alpha(cfg: AdaptConfig, checkpoint: Path, held_spec: str) -> tuple:
     """Score every α on the held-out frames and the generality sets; returns (α, rows)."""
-    from .checkpoint import load_weights
+    from .checkpoint import load_weights, mix
     from .evaluate import _scores
     from .progress import Progress
 
@@ -400,19 +381,6 @@ def _metrics(m: dict) -> dict:
         "scaled_delta1": round(ms.get("delta1", float("nan")), 4),
         "scaled_abs_rel": round(ms.get("absrel", float("nan")), 4),
     }
-
-
-def _export(model, path: Path, meta: dict) -> None:
-    import onnx
-
-    from .export import export_onnx
-
-    export_onnx(model, path)
-    graph = onnx.load(str(path))
-    for key, value in meta.items():
-        entry = graph.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.save(graph, str(path))
 
 
 # --------------------------------------------------------------------------- the command
@@ -476,15 +444,16 @@ def adapt(cfg: AdaptConfig) -> dict:
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         tmp.mkdir(parents=True)
-        from .checkpoint import load_weights
+        from .checkpoint import load_weights, mix
         from .evaluate import evaluate
+        from .export import export_onnx
 
         model = mix(load_weights(cfg.init_from), load_weights(checkpoint), alpha)
         split_meta = {**split, "folder": str(state / "folder")}
-        _export(
+        export_onnx(
             model,
             tmp / "model.onnx",
-            {
+            metadata={
                 SOURCE_BAG_KEY: str(Path(cfg.bag).resolve()),
                 SPLIT_KEY: json.dumps(split_meta),
                 ALPHA_KEY: repr(float(alpha)),

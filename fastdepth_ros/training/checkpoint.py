@@ -57,11 +57,19 @@ def interpolate(start: str | Path, tuned: str | Path, alpha: float) -> FastDepth
     a, b = load_weights(start), load_weights(tuned)
     if a.config() != b.config():
         raise ValueError(f"{start} and {tuned} differ in architecture: {a.config()} vs {b.config()}")
-    sa, sb = a.state_dict(), b.state_dict()
-    mixed = {}
-    for k, va in sa.items():
-        vb = sb[k]
-        mixed[k] = (1.0 - alpha) * va + alpha * vb if va.is_floating_point() else vb
-    a.load_state_dict(mixed)
-    return a.eval()
+    return mix(a, b, alpha, into=a)
+
+
+def mix(start: FastDepth, tuned: FastDepth, alpha: float, into: FastDepth | None = None) -> FastDepth:
+    """:func:`interpolate` of two models already in memory (same architecture): the mixture's
+    weights loaded ``into`` a model (default: a copy of ``start``, which stays as it was, so
+    one start can be mixed at several alphas)."""
+    import copy
+
+    sa, sb = start.state_dict(), tuned.state_dict()
+    mixed = {k: (1.0 - alpha) * va + alpha * sb[k] if va.is_floating_point() else sb[k]
+             for k, va in sa.items()}
+    out = into if into is not None else copy.deepcopy(start)
+    out.load_state_dict(mixed)
+    return out.eval()
 

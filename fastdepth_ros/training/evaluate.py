@@ -13,7 +13,7 @@ import os
 import struct
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -83,15 +83,20 @@ def heldout(n: int) -> list[tuple[np.ndarray, np.ndarray]]:
 def run(predict: Predictor, samples: list[tuple[np.ndarray, np.ndarray]]) -> tuple[dict, list[np.ndarray]]:
     """Mean metrics over samples and the predictions, plus ``median_scaled``: the same metrics
     after per-image median scaling (structure without the global scale, see metrics)."""
-    acc, scaled, preds = MetricsAccumulator(), MetricsAccumulator(), []
-    for rgb, gt in samples:
-        pred = predict(np.ascontiguousarray(rgb.transpose(2, 0, 1))[None])
-        preds.append(pred)
+    preds = [predict(np.ascontiguousarray(rgb.transpose(2, 0, 1))[None]) for rgb, _ in samples]
+    return score(zip(preds, (gt for _, gt in samples))), preds
+
+
+def score(pairs: Iterable[tuple[np.ndarray, np.ndarray]]) -> dict:
+    """Mean metrics of (prediction, ground truth) pairs, and ``median_scaled``: the same after
+    per-image median scaling."""
+    acc, scaled = MetricsAccumulator(), MetricsAccumulator()
+    for pred, gt in pairs:
         acc.add(compute_metrics(pred, gt))
         scaled.add(compute_metrics(median_scaled(pred, gt), gt))
     ms = scaled.mean().as_dict()
     ms.pop("valid_pixels")
-    return {"frames": acc.frames, **acc.mean().as_dict(), "median_scaled": ms}, preds
+    return {"frames": acc.frames, **acc.mean().as_dict(), "median_scaled": ms}
 
 
 def latency_ms(path: str | Path, threads: int = 1, runs: int = 50) -> float:

@@ -30,23 +30,29 @@ def export_onnx(
     input_hw: tuple[int, int] = (224, 224),
     opset: int = OPSET,
     canonical_focal_px: float | None = CANONICAL_FOCAL_PX,
+    metadata: dict[str, str] | None = None,
 ) -> Path:
     """Fold BN, trace at ``input_hw`` and write ``path``; returns the path.
 
     ``canonical_focal_px`` goes into the graph's metadata (the node's focal scaling reads it):
     every model this package trains or imports learnt depth at NYU's focal length, which is
-    the canonical camera (:mod:`.canonical`); None leaves it out."""
+    the canonical camera (:mod:`.canonical`); None leaves it out.  ``metadata``: more
+    key/value pairs for the graph (e.g. ``adapt``'s source bag, split and alpha)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     folded = fold_batchnorm(model).eval()
     tmp = path.with_suffix(".tmp.onnx")
     trace_to_onnx(folded, (torch.rand(1, 3, *input_hw),), tmp, [INPUT_NAME], [OUTPUT_NAME], opset)
+    props = dict(metadata or {})
     if canonical_focal_px is not None:
+        props = {CANONICAL_FOCAL_KEY: repr(float(canonical_focal_px)), **props}
+    if props:
         import onnx
 
         graph = onnx.load(str(tmp))
-        entry = graph.metadata_props.add()
-        entry.key, entry.value = CANONICAL_FOCAL_KEY, repr(float(canonical_focal_px))
+        for key, value in props.items():
+            entry = graph.metadata_props.add()
+            entry.key, entry.value = key, value
         onnx.save(graph, str(tmp))
     tmp.replace(path)  # atomic: a node reading the file never sees half a model
     return path
