@@ -33,6 +33,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from . import imaging
 from .geometry import CameraIntrinsics, FrameGeometry
 from .imaging import ImageDecodeError, image_to_numpy
 
@@ -125,8 +126,7 @@ def decode_depth_msg(msg: Any, max_pixels: Optional[int] = None) -> np.ndarray:
 
 def depth_to_metres(array: np.ndarray, encoding: str) -> np.ndarray:
     """32FC1 m / 16UC1 mm -> float32 metres, every "no measurement" (0, NaN, +-Inf) as NaN."""
-    depth = array.astype(np.float32) / np.float32(1000.0) if encoding == "16UC1" else \
-        np.array(array, dtype=np.float32, copy=True)
+    depth = imaging.depth_to_metres(array, encoding)
     with np.errstate(invalid="ignore"):
         depth[~(np.isfinite(depth) & (depth > 0))] = np.nan
     return depth

@@ -231,6 +231,16 @@ def _gray_to_rgb(gray: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB)
 
 
+def depth_to_metres(array: np.ndarray, encoding: str) -> np.ndarray:
+    """A depth image as a new float32 array in metres (16UC1/mono16 are millimetres, REP 118);
+    invalid values (0, NaN) stay as they are for the caller to flag."""
+    if encoding in ("16UC1", "mono16"):
+        return array.astype(np.float32) / np.float32(1000.0)
+    if encoding == "32FC1":
+        return np.array(array, dtype=np.float32, copy=True)
+    raise ValueError("not a depth encoding: %s" % encoding)
+
+
 def to_rgb8(array: np.ndarray, encoding: str) -> np.ndarray:
     """Convert a decoded image to HxWx3 uint8 RGB, the network's input format.
 

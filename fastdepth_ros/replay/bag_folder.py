@@ -31,6 +31,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..imaging import depth_to_metres
 from ..postprocess import to_millimetres
 from . import bagio
 
@@ -229,8 +230,7 @@ def _encode(ext: str, array: np.ndarray) -> bytes:
 
 
 def _depth_mm(array: np.ndarray, encoding: str) -> np.ndarray:
-    # a copy: to_millimetres rounds in place, and 32FC1 metres may be the message's own buffer
-    return to_millimetres(np.array(bagio.depth_to_metres(array, encoding), dtype=np.float32))
+    return to_millimetres(depth_to_metres(array, encoding))  # a new array: rounded in place
 
 
 def _colour(bag: bagio.BagReader, m: bagio.BagMessage) -> Tuple[np.ndarray, Optional[bytes], str]:

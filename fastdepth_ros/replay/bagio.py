@@ -438,12 +438,3 @@ def decode_image(msg: Any, msgtype: str) -> Tuple[np.ndarray, str]:
     if msgtype == COMPRESSED_IMAGE:
         return compressed_to_numpy(msg)
     return image_to_numpy(msg), str(msg.encoding)
-
-
-def depth_to_metres(array: np.ndarray, encoding: str) -> np.ndarray:
-    """A depth image as float metres (16UC1/mono16 are millimetres, REP 118); 0/NaN stay invalid."""
-    if encoding in ("16UC1", "mono16"):
-        return array.astype(np.float32) / 1000.0
-    if encoding == "32FC1":
-        return np.asarray(array, dtype=np.float32)
-    raise ValueError("not a depth encoding: %s" % encoding)

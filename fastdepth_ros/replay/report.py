@@ -31,6 +31,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..geometry import rescale_intrinsics
+from ..imaging import depth_to_metres
 from ..metrics import MetricsAccumulator, compute_metrics, median_scaled
 from ..stats import percentile
 from . import bagio
@@ -300,7 +301,7 @@ def _depth_m(msg: Any, msgtype: str, zero_invalid: bool = True) -> Tuple[np.ndar
     """A depth message as float metres and its encoding; with ``zero_invalid`` a 16UC1 zero
     (REP 118 invalid) becomes NaN."""
     img, enc = bagio.decode_image(msg, msgtype)
-    depth_m = bagio.depth_to_metres(np.array(img), enc)
+    depth_m = depth_to_metres(img, enc)
     if zero_invalid and enc == "16UC1":
         depth_m = np.where(depth_m > 0, depth_m, np.nan)
     return depth_m, enc
